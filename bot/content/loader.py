@@ -1,0 +1,317 @@
+"""Load the content folders once, validate them strictly, and freeze the result.
+
+Errors name the file and the key path (``flows/student.yaml: steps[2].choices[0].label.en``) so
+that a content editor can fix them without reading Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from bot.content.bundle import Content
+from bot.content.conditions import Condition, iter_eq
+from bot.content.models import PLACEHOLDER, Entry, Flow, Messages, Step
+from bot.engine.knowledge import FuzzyIndex, Thresholds
+
+__all__ = ["ContentError", "default_content_dir", "load_content", "read_yaml"]
+
+MESSAGES_FILE = "messages.yaml"
+SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml"}
+PLACEHOLDERS = {"lead_ref", "verdict", "sources", "field", "choice", "flow"}
+M = TypeVar("M", bound=BaseModel)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class ContentError(Exception):
+    """The content is invalid; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc]
+    """A safe loader that also refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse one YAML file with the safe loader; never constructs Python objects."""
+    with path.open("rb") as fh:
+        return yaml.load(fh, Loader=_StrictLoader)
+
+
+def default_content_dir() -> Path:
+    """The repository's folders in a checkout, else the copy packaged inside the wheel."""
+    here = Path(__file__).resolve().parent.parent
+    checkout = here.parent
+    if (checkout / "flows").is_dir() and (checkout / "knowledge").is_dir():
+        return checkout
+    return here / "_content"
+
+
+def _loc(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def _model(model: type[M], data: Any, name: str, errors: list[str]) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            errors.append(f"{name}: {_loc(err['loc'])}: {msg}")
+        return None
+
+
+def _read(path: Path, root: Path, errors: list[str]) -> Any:
+    name = path.relative_to(root).as_posix()
+    try:
+        return read_yaml(path)
+    except yaml.YAMLError as exc:
+        errors.append(f"{name}: invalid YAML: {' '.join(str(exc).split())}")
+    except (OSError, UnicodeDecodeError) as exc:
+        errors.append(f"{name}: cannot be read: {exc}")
+    return None
+
+
+def _check_placeholders(texts: Mapping[str, Any], name: str, errors: list[str]) -> None:
+    for key, value in texts.items():
+        if isinstance(value, BaseModel) and hasattr(value, "nl"):
+            for lang in ("nl", "en"):
+                for ph in PLACEHOLDER.findall(getattr(value, lang)):
+                    if ph not in PLACEHOLDERS:
+                        errors.append(f"{name}: {key}.{lang}: unknown placeholder {{{ph}}}")
+
+
+def _successors(flow: Flow, index: int) -> list[str]:
+    step = flow.steps[index]
+    targets = [g.goto for g in step.next]
+    # A step with a "when" may be skipped, and then the following step comes next.
+    if step.when is not None or not any(g.when is None for g in step.next):
+        targets.append(flow.steps[index + 1].id if index + 1 < len(flow.steps) else "end")
+    return targets
+
+
+def _check_condition(
+    cond: Condition | None,
+    where: str,
+    choices: Mapping[str, frozenset[str]],
+    errors: list[str],
+) -> None:
+    if cond is None:
+        return
+    for eq in iter_eq(cond):
+        if eq.key not in choices:
+            errors.append(f"{where}: refers to unknown choice question {eq.key!r}")
+            continue
+        for value in sorted(eq.values - choices[eq.key]):
+            errors.append(f"{where}: {eq.key!r} has no choice {value!r}")
+
+
+def _choice_map(steps: Iterable[Step]) -> dict[str, frozenset[str]]:
+    return {s.id: frozenset(c.id for c in s.choices) for s in steps if s.choices}
+
+
+def _check_flow(
+    flow: Flow, name: str, known: Mapping[str, frozenset[str]], errors: list[str]
+) -> None:
+    ids = [s.id for s in flow.steps]
+    for sid in {i for i in ids if ids.count(i) > 1}:
+        errors.append(f"{name}: step id {sid!r} is used twice")
+    by_id = {s.id: i for i, s in enumerate(flow.steps)}
+    for i, step in enumerate(flow.steps):
+        where = f"{name}: steps[{i}]"
+        if bool(step.choices) == bool(step.input):
+            errors.append(f"{where}: a step needs either choices or input, not both or neither")
+        cids = [c.id for c in step.choices]
+        for cid in {c for c in cids if cids.count(c) > 1}:
+            errors.append(f"{where}: choice id {cid!r} is used twice")
+        for j, goto in enumerate(step.next):
+            if goto.goto != "end" and goto.goto not in by_id:
+                errors.append(f"{where}.next[{j}].goto: unknown step {goto.goto!r}")
+            _check_condition(goto.when, f"{where}.next[{j}].when", known, errors)
+        _check_condition(step.when, f"{where}.when", known, errors)
+        if step.role and {"ja", "nee"} - set(cids):
+            errors.append(f"{where}: a step with role {step.role!r} needs the choices ja and nee")
+        if step.personal and not step.input:
+            errors.append(f"{where}: a personal step must take typed input")
+    # Reachability: follow the edges from the first step.
+    seen: set[str] = set()
+    todo = [flow.steps[0].id]
+    while todo:
+        sid = todo.pop()
+        if sid in seen or sid not in by_id:
+            continue
+        seen.add(sid)
+        todo.extend(_successors(flow, by_id[sid]))
+    for i, step in enumerate(flow.steps):
+        if step.id not in seen:
+            errors.append(f"{name}: steps[{i}]: step {step.id!r} can never be reached")
+    if flow.kind == "audience":
+        if flow.outcome is None:
+            errors.append(f"{name}: outcome: an audience flow needs an outcome")
+            return
+        out = flow.outcome
+        if out.verdicts[-1].when is not None:
+            errors.append(f"{name}: outcome.verdicts: the last rule must have no 'when' (default)")
+        conds = [("verdicts", r.when) for r in out.verdicts]
+        conds += [("reasons", n.when) for n in out.reasons]
+        conds += [("next_steps", n.when) for n in out.next_steps]
+        conds += [(k, getattr(out, k)) for k in ("contact_when", "minor_when", "no_personal_when")]
+        for key, cond in conds:
+            _check_condition(cond, f"{name}: outcome.{key}", known, errors)
+        # Reasons name the user's own answers: {diploma} becomes the chosen diploma's label.
+        own = {s.id for s in flow.steps if s.choices}
+        for key in ("reasons", "next_steps"):
+            for i, note in enumerate(getattr(out, key)):
+                for lang in ("nl", "en"):
+                    for ph in PLACEHOLDER.findall(getattr(note.text, lang)):
+                        if ph not in own:
+                            errors.append(
+                                f"{name}: outcome.{key}[{i}].text.{lang}: unknown placeholder "
+                                f"{{{ph}}} (use the id of a choice question)"
+                            )
+    elif flow.outcome is not None:
+        errors.append(f"{name}: outcome: only audience flows have an outcome")
+
+
+def _load_flows(root: Path, errors: list[str]) -> dict[str, Flow]:
+    flows: dict[str, Flow] = {}
+    names: dict[str, str] = {}
+    folder = root / "flows"
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name == MESSAGES_FILE:
+            continue
+        name = path.relative_to(root).as_posix()
+        flow = _model(Flow, _read(path, root, errors), name, errors)
+        if flow is None:
+            continue
+        if flow.id in flows:
+            errors.append(f"{name}: id: flow {flow.id!r} is also defined in {names[flow.id]}")
+            continue
+        flows[flow.id] = flow
+        names[flow.id] = name
+    audiences = [f for f in flows.values() if f.kind == "audience"]
+    contacts = [f for f in flows.values() if f.kind == "contact"]
+    if not audiences:
+        errors.append("flows/: no audience flow found")
+    if len(contacts) != 1:
+        errors.append(f"flows/: exactly one contact flow is needed, found {len(contacts)}")
+    doelgroep = {
+        "doelgroep": frozenset(f.id for f in audiences),
+        "verdict": frozenset({"geschikt", "mogelijk", "nog_niet"}),
+    }
+    for flow in flows.values():
+        own = _choice_map(flow.steps)
+        if flow.kind == "contact":
+            # The contact flow may look at the answers of any questionnaire.
+            for other in audiences:
+                own = {**_choice_map(other.steps), **own}
+        _check_flow(flow, names[flow.id], {**own, **doelgroep}, errors)
+        for i, step in enumerate(flow.steps):
+            _check_placeholders({f"steps[{i}].ask": step.ask}, names[flow.id], errors)
+    return flows
+
+
+def _load_knowledge(root: Path, errors: list[str]) -> tuple[dict[str, Entry], list[list[str]]]:
+    entries: dict[str, Entry] = {}
+    folder = root / "knowledge"
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name in SPECIAL_KNOWLEDGE:
+            continue
+        name = path.relative_to(root).as_posix()
+        data = _read(path, root, errors)
+        if data is None:
+            continue
+        if (
+            not isinstance(data, dict)
+            or set(data) != {"entries"}
+            or not isinstance(data["entries"], list)
+        ):
+            errors.append(f"{name}: expected one top-level key 'entries' holding a list")
+            continue
+        for i, raw in enumerate(data["entries"]):
+            entry = _model(Entry, raw, f"{name}: entries[{i}]", errors)
+            if entry is None:
+                continue
+            if entry.id in entries:
+                errors.append(f"{name}: entries[{i}].id: {entry.id!r} is defined twice")
+            entries[entry.id] = entry
+    for entry in entries.values():
+        for rel in entry.related:
+            if rel not in entries:
+                errors.append(f"knowledge/: entry {entry.id!r}: related id {rel!r} does not exist")
+    synonyms: list[list[str]] = []
+    syn_path = folder / "synonyms.yaml"
+    if syn_path.exists():
+        data = _read(syn_path, root, errors)
+        groups = data.get("groups") if isinstance(data, dict) else None
+        if not isinstance(groups, list) or not all(
+            isinstance(g, list) and g and all(isinstance(t, str) for t in g) for g in groups
+        ):
+            errors.append("knowledge/synonyms.yaml: groups: expected a list of lists of terms")
+        else:
+            synonyms = groups
+    return entries, synonyms
+
+
+def _version(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("flows/*.yaml"), *root.glob("knowledge/*.yaml")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def load_content(root: Path | None = None, thresholds: Thresholds | None = None) -> Content:
+    """Load and validate everything under ``root``; raise ContentError listing every problem."""
+    root = Path(root) if root is not None else default_content_dir()
+    errors: list[str] = []
+    if not (root / "flows").is_dir() or not (root / "knowledge").is_dir():
+        raise ContentError([f"{root}: expected the folders flows/ and knowledge/ here"])
+    flows = _load_flows(root, errors)
+    messages = None
+    msg_path = root / "flows" / MESSAGES_FILE
+    if not msg_path.exists():
+        errors.append(f"flows/{MESSAGES_FILE}: missing")
+    else:
+        messages = _model(
+            Messages, _read(msg_path, root, errors), f"flows/{MESSAGES_FILE}", errors
+        )
+        if messages is not None:
+            _check_placeholders(dict(messages), f"flows/{MESSAGES_FILE}", errors)
+    entries, synonyms = _load_knowledge(root, errors)
+    if errors or messages is None:
+        raise ContentError(errors or ["content could not be loaded"])
+    examples = {e.id: (*e.questions.nl, *e.questions.en) for e in entries.values()}
+    return Content(
+        flows=MappingProxyType(flows),
+        messages=messages,
+        knowledge=MappingProxyType(entries),
+        index=FuzzyIndex(examples, synonyms, thresholds or Thresholds()),
+        version=_version(root),
+    )

@@ -1,0 +1,222 @@
+"""Pydantic models of the content files: flows, UI messages and knowledge entries.
+
+Every model is frozen and forbids unknown keys, so a typo in a YAML file is an error that names
+its path instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from bot.content.conditions import All, AnyOf, Condition, Eq, Not, parse_condition
+
+__all__ = [
+    "LANGS",
+    "AltTexts",
+    "Audience",
+    "Choice",
+    "Entry",
+    "Flow",
+    "Goto",
+    "InputKind",
+    "Messages",
+    "Note",
+    "Outcome",
+    "Source",
+    "Step",
+    "Text",
+    "Verdict",
+    "VerdictRule",
+]
+
+LANGS: tuple[str, ...] = ("nl", "en")
+Verdict = Literal["geschikt", "mogelijk", "nog_niet"]
+InputKind = Literal["name", "email", "phone", "text"]
+Audience = Literal["algemeen", "student", "werkende", "werkgever", "hogeschool"]
+Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=30)]
+KbId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=40)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+def _cond(raw: Any) -> Condition:
+    if isinstance(raw, Eq | All | AnyOf | Not):
+        return raw
+    return parse_condition(raw)
+
+
+When = Annotated[Condition, BeforeValidator(_cond)]
+
+
+class Text(_Frozen):
+    """A user-facing text in Dutch and English."""
+
+    nl: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.nl
+
+
+class AltTexts(_Frozen):
+    """Other ways people type a choice, per language."""
+
+    nl: tuple[str, ...] = ()
+    en: tuple[str, ...] = ()
+
+
+class Choice(_Frozen):
+    id: Id
+    label: Text
+    also: AltTexts = AltTexts()
+    # Typed whole numbers in this range pick the choice ("ik ben 17" -> "16 of 17").
+    range: tuple[int, int] | None = None
+
+
+class Goto(_Frozen):
+    when: When | None = None
+    goto: str
+
+
+class Step(_Frozen):
+    """One question: choices (buttons) or typed input with validation."""
+
+    id: Id
+    ask: Text
+    label: Text | None = None  # short name shown in the summary ("Naam")
+    choices: tuple[Choice, ...] = ()
+    input: InputKind | None = None
+    personal: bool = False
+    # The contact flow marks its offer ("shall someone contact you?") and consent steps; both
+    # must have the choices ``ja`` and ``nee``.
+    role: Literal["offer", "consent"] | None = None
+    max_length: int = Field(default=200, ge=1, le=2000)
+    when: When | None = None
+    next: tuple[Goto, ...] = ()
+
+
+class VerdictRule(_Frozen):
+    when: When | None = None
+    verdict: Verdict
+
+
+class Note(_Frozen):
+    when: When | None = None
+    text: Text
+
+
+class Outcome(_Frozen):
+    verdicts: tuple[VerdictRule, ...] = Field(min_length=1)
+    reasons: tuple[Note, ...] = Field(min_length=1)
+    next_steps: tuple[Note, ...] = Field(min_length=1)
+    # Contact is offered after geschikt/mogelijk when this holds.
+    contact_when: When | None = None
+    # A lead created under this condition is flagged as a minor's.
+    minor_when: When | None = None
+    # Under this condition no personal data is ever asked (the under-16 gate).
+    no_personal_when: When | None = None
+
+
+class Flow(_Frozen):
+    id: Id
+    kind: Literal["audience", "contact"]
+    title: Text
+    also: AltTexts = AltTexts()  # typed forms that pick this flow from the start menu
+    order: int = 0
+    steps: tuple[Step, ...] = Field(min_length=1)
+    outcome: Outcome | None = None
+
+
+class Messages(_Frozen):
+    """Every fixed text the assistant says outside the questionnaires."""
+
+    privacy_version: str = Field(min_length=1, max_length=40)
+    welcome: Text
+    console_intro: Text
+    welcome_back: Text
+    menu_prompt: Text
+    menu_question: Text
+    ask_question: Text
+    help: Text
+    unknown_command: Text
+    not_understood: Text
+    did_you_mean: Text
+    kb_did_you_mean: Text
+    kb_no_match: Text
+    kb_no_match_young: Text
+    not_understood_menu: Text
+    kb_source: Text
+    stale_button: Text
+    back_at_start: Text
+    nothing_open: Text
+    restarted: Text
+    stopped: Text
+    privacy_full: Text
+    language_prompt: Text
+    language_set: Text
+    invalid_name: Text
+    invalid_email: Text
+    invalid_phone: Text
+    invalid_text: Text
+    too_long: Text
+    verdict_geschikt: Text
+    verdict_mogelijk: Text
+    verdict_nog_niet: Text
+    outcome_header: Text
+    outcome_reasons: Text
+    outcome_next: Text
+    under16_info: Text
+    contact_declined: Text
+    consent_declined: Text
+    summary_header: Text
+    summary_answers: Text
+    lead_confirmed: Text
+    lead_already: Text
+    lead_cancelled: Text
+    use_buttons: Text
+    error_retry: Text
+    btn_back: Text
+    btn_restart: Text
+    btn_menu: Text
+    btn_resume: Text
+    btn_confirm: Text
+    btn_cancel: Text
+    btn_edit: Text
+    btn_privacy: Text
+
+    @field_validator("privacy_version", mode="before")
+    @classmethod
+    def _version_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float | dt.date) else v
+
+
+class Source(_Frozen):
+    label: str = Field(min_length=1, max_length=200)
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    file: str | None = None
+
+
+class Questions(_Frozen):
+    nl: tuple[str, ...] = Field(min_length=1)
+    en: tuple[str, ...] = Field(min_length=1)
+
+
+class Entry(_Frozen):
+    """One knowledge entry: example questions, an answer, its sources."""
+
+    id: KbId
+    audiences: tuple[Audience, ...] = Field(min_length=1)
+    questions: Questions
+    answer: Text
+    sources: tuple[Source, ...] = Field(min_length=1)
+    related: tuple[str, ...] = ()
+    reviewed: dt.date
+
+
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
