@@ -1,0 +1,704 @@
+"""The conversation engine: a pure function from (content, session, inbound, now) to a Turn.
+
+No I/O happens here. The adapters turn platform updates into :class:`Inbound` values, the runtime
+stores the returned session and effects in one transaction, and only then are replies sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+
+from rapidfuzz import fuzz, process
+
+from bot.content.bundle import Content
+from bot.content.conditions import Condition, evaluate
+from bot.content.models import LANGS, Choice, Flow, Note, Step
+from bot.engine.text import clean_input, fill, fold, scrub
+from bot.engine.types import (
+    Button,
+    CreateLead,
+    Effect,
+    Event,
+    Inbound,
+    RecordConsent,
+    Reply,
+    Session,
+    Turn,
+    Unanswered,
+)
+from bot.engine.validate import Invalid, validate
+
+__all__ = ["handle", "new_session"]
+
+MAX_UNANSWERED = 500
+_QUESTION_WORDS = frozenset(
+    """
+    wat hoe wie waar wanneer waarom welke kan kun kunnen mag moet moeten is zijn heb hebben
+    krijg wordt what how who where when why which can could do does is are should will
+    """.split()
+)
+_INT = re.compile(r"\b(\d{1,3})\b")
+
+
+def new_session(content: Content, lang_hint: str | None, default_lang: str = "nl") -> Session:
+    """A fresh session in the client's language when we speak it, else the default."""
+    hint = (lang_hint or "").split("-", 1)[0].casefold()
+    return Session(lang=hint if hint in LANGS else default_lang)
+
+
+def handle(
+    content: Content,
+    session: Session | None,
+    inbound: Inbound,
+    now: dt.datetime,
+    default_lang: str = "nl",
+) -> Turn:
+    """Process one inbound message and return the new session, the replies and the effects."""
+    t = _Turn(content, session or new_session(content, inbound.lang, default_lang), now)
+    if session is None:
+        t.event("session_started")
+    if inbound.kind == "command":
+        t.command(inbound.value, clean_input(inbound.args))
+    elif inbound.kind == "button":
+        t.button(inbound.value)
+    else:
+        t.text(clean_input(inbound.value))
+    return t.result()
+
+
+class _Turn:
+    """Accumulates one turn's session changes, replies and effects."""
+
+    def __init__(self, content: Content, session: Session, now: dt.datetime) -> None:
+        self.c = content
+        self.m = content.messages
+        self.s = session
+        self.now = now
+        self.replies: list[Reply] = []
+        self.effects: list[Effect] = []
+
+    # ----------------------------------------------------------------- plumbing
+
+    @property
+    def lang(self) -> str:
+        return self.s.lang
+
+    def msg(self, key: str, **values: str) -> str:
+        return fill(getattr(self.m, key).get(self.lang), **values)
+
+    def btn(self, button_id: str, key: str, **values: str) -> Button:
+        return Button(button_id, self.msg(key, **values))
+
+    def say(self, text: str, buttons: Iterable[Button] = ()) -> None:
+        self.replies.append(Reply(text, tuple(buttons)))
+
+    def event(self, type_: str, **data: object) -> None:
+        self.effects.append(Event(type_, dict(data)))
+
+    def result(self) -> Turn:
+        return Turn(self.s, tuple(self.replies), tuple(self.effects))
+
+    def facts(self) -> dict[str, str]:
+        facts = dict(self.s.answers)
+        if self.s.audience:
+            facts["doelgroep"] = self.s.audience
+        if self.s.outcome:
+            facts["verdict"] = str(self.s.outcome["verdict"])
+        return facts
+
+    def holds(self, cond: Condition | None, default: bool = True) -> bool:
+        return default if cond is None else evaluate(cond, self.facts())
+
+    def open_step(self) -> tuple[Flow, Step] | None:
+        if self.s.mode != "flow" or not self.s.flow or not self.s.step:
+            return None
+        flow = self.c.flows.get(self.s.flow)
+        step = _step(flow, self.s.step) if flow else None
+        return (flow, step) if flow and step else None
+
+    def menu_buttons(self) -> list[Button]:
+        buttons = [Button(f"menu:{f.id}", f.title.get(self.lang)) for f in self.c.audiences]
+        buttons.append(self.btn("menu:vraag", "menu_question"))
+        return buttons
+
+    def menu(self, text_key: str = "menu_prompt") -> None:
+        buttons = self.menu_buttons()
+        if self.open_step() or self.s.mode == "summary":
+            buttons.insert(0, self.btn("resume", "btn_resume"))
+        self.say(self.msg(text_key), buttons)
+
+    def reprompt(self) -> None:
+        """Ask the open question again (after a free question, /help, /privacy, ...)."""
+        if self.s.mode == "summary":
+            self.summary()
+        elif opened := self.open_step():
+            self.ask(*opened)
+
+    # ----------------------------------------------------------------- commands and buttons
+
+    def command(self, name: str, args: str) -> None:
+        if name == "start":
+            self.s = self.s.evolve(asking=False)
+            self.menu(
+                "welcome_back" if self.open_step() or self.s.mode == "summary" else "welcome"
+            )
+        elif name == "menu":
+            self.s = self.s.evolve(asking=False)
+            self.menu()
+        elif name == "vraag":
+            if args:
+                self.question(args)
+                self.reprompt()
+            else:
+                self.s = self.s.evolve(asking=True)
+                self.say(self.msg("ask_question"), [self.btn("menu", "btn_menu")])
+        elif name == "terug":
+            self.back()
+        elif name == "opnieuw":
+            self.restart()
+        elif name == "stop":
+            self.stop()
+        elif name == "privacy":
+            self.say(self.msg("privacy_full"))
+            self.reprompt()
+        elif name == "taal":
+            self.language(args.casefold())
+        elif name == "help":
+            self.say(self.msg("help"))
+            self.reprompt()
+        else:
+            self.say(self.msg("unknown_command"))
+            self.reprompt()
+
+    def button(self, button_id: str) -> None:
+        kind, _, rest = button_id.partition(":")
+        if kind == "c":
+            step_id, _, choice_id = rest.partition(":")
+            self.choice_button(step_id, choice_id)
+        elif kind == "menu":
+            if rest == "vraag":
+                self.s = self.s.evolve(asking=True)
+                self.say(self.msg("ask_question"), [self.btn("menu", "btn_menu")])
+            elif rest in self.c.flows and self.c.flows[rest].kind == "audience":
+                self.start_flow(self.c.flows[rest])
+            else:
+                self.menu()
+        elif kind == "kb" and rest in self.c.knowledge:
+            self.answer_entry(rest)
+            self.reprompt()
+        elif kind == "lang":
+            self.language(rest)
+        elif kind == "edit" and self.s.mode == "summary":
+            self.edit(rest)
+        elif button_id == "confirm":
+            self.confirm()
+        elif button_id == "cancel" and self.s.mode == "summary":
+            self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, consent=None)
+            self.event("lead_cancelled")
+            self.say(self.msg("lead_cancelled"), self.menu_buttons())
+        elif button_id == "back":
+            self.back()
+        elif button_id == "restart":
+            self.restart()
+        elif button_id == "resume":
+            if self.open_step() or self.s.mode == "summary":
+                self.reprompt()
+            else:
+                self.menu()
+        elif button_id == "privacy":
+            self.say(self.msg("privacy_full"))
+            self.reprompt()
+        else:
+            self.stale()
+
+    def stale(self) -> None:
+        """A button from an old message (or a forged one): say so and show what is open now."""
+        if self.open_step() or self.s.mode == "summary":
+            self.say(self.msg("stale_button"))
+            self.reprompt()
+        else:
+            self.menu()
+
+    def language(self, code: str) -> None:
+        if code in LANGS:
+            self.s = self.s.evolve(lang=code)
+            self.say(self.msg("language_set"))
+            self.reprompt()
+        else:
+            self.say(
+                self.msg("language_prompt"),
+                [Button("lang:nl", "Nederlands"), Button("lang:en", "English")],
+            )
+
+    # ----------------------------------------------------------------- typed text
+
+    def text(self, text: str) -> None:
+        if not text:
+            self.say(self.msg("use_buttons"))
+            self.reprompt()
+            return
+        if self.s.asking or self.s.mode == "question":
+            self.s = self.s.evolve(asking=False)
+            self.question(text)
+            self.reprompt()
+            return
+        if self.s.mode == "summary":
+            if not self.question(text, quiet=True):
+                self.say(self.msg("use_buttons"))
+            self.summary()
+            return
+        opened = self.open_step()
+        if opened is None:
+            flow = self.match_menu(text)
+            if flow is not None:
+                self.start_flow(flow)
+            elif _looks_like_question(text) or len(text.split()) >= 4:
+                self.question(text)
+            elif not self.question(text, quiet=True):
+                # A bare word or a name is no question: keep it out of the editors' log.
+                self.say(self.msg("not_understood_menu"), self.menu_buttons())
+            return
+        flow, step = opened
+        if step.choices:
+            self.text_for_choice(flow, step, text)
+        else:
+            self.text_for_input(flow, step, text)
+
+    def text_for_choice(self, flow: Flow, step: Step, text: str) -> None:
+        if _looks_like_question(text):
+            # "hoe laat gaat de trein naar utrecht?" is a question, not the answer "Utrecht".
+            self.question(text)
+            self.ask(flow, step)
+            return
+        status, ids, number = _match_choice(step, text)
+        if status == "answer":
+            self.answer(flow, step, ids[0], number)
+        elif status == "suggest":
+            buttons = [
+                Button(f"c:{step.id}:{c.id}", c.label.get(self.lang))
+                for c in step.choices
+                if c.id in ids
+            ]
+            self.say(self.msg("did_you_mean"), buttons)
+        elif not self.question(text, quiet=True):
+            self.say(self.msg("not_understood"))
+            self.ask(flow, step)
+        else:
+            self.ask(flow, step)
+
+    def text_for_input(self, flow: Flow, step: Step, text: str) -> None:
+        assert step.input is not None
+        checked = validate(step.input, text, step.max_length)
+        if isinstance(checked, Invalid):
+            if _looks_like_question(text) and self.question(text, quiet=True):
+                self.ask(flow, step)
+                return
+            self.say(self.msg(checked.reason))
+            self.ask(flow, step)
+            return
+        self.answer(flow, step, checked.value)
+
+    def match_menu(self, text: str) -> Flow | None:
+        """A short typed text like 'studeren' or 'ik ben ondernemer' picks a questionnaire."""
+        if len(text.split()) > 4 or _looks_like_question(text):
+            return None
+        query = fold(text)
+        options: list[tuple[str, Flow]] = []
+        for flow in self.c.audiences:
+            for form in (flow.title.nl, flow.title.en, *flow.also.nl, *flow.also.en):
+                options.append((fold(form), flow))
+        hit = process.extractOne(query, [o[0] for o in options], scorer=fuzz.WRatio)
+        return options[hit[2]][1] if hit and hit[1] >= 88 else None
+
+    # ----------------------------------------------------------------- knowledge
+
+    def question(self, text: str, quiet: bool = False) -> bool:
+        """Answer a free question; with ``quiet`` say nothing unless there is something to say.
+
+        Returns True when something was answered or suggested.
+        """
+        found = self.c.index.lookup(text, self.lang)
+        if found.status == "answer":
+            self.answer_entry(found.ids[0])
+            return True
+        if found.status == "ambiguous" and found.ids:
+            self.say(
+                self.msg("kb_did_you_mean"),
+                [Button(f"kb:{i}", self.entry_title(i)) for i in found.ids],
+            )
+            return True
+        if not quiet:
+            self.event("kb_unanswered")
+            buttons = [self.btn("menu", "btn_menu")]
+            if self.personal_blocked():
+                # Under 16 nothing the user typed is kept, not even a question.
+                self.say(self.msg("kb_no_match_young"), buttons)
+                return False
+            self.effects.append(Unanswered(scrub(text)[:MAX_UNANSWERED], self.lang))
+            if "contact" in self.c.knowledge:
+                buttons.insert(0, Button("kb:contact", self.entry_title("contact")))
+            self.say(self.msg("kb_no_match"), buttons)
+        return False
+
+    def entry_title(self, entry_id: str) -> str:
+        entry = self.c.knowledge[entry_id]
+        first = (entry.questions.en if self.lang == "en" else entry.questions.nl)[0]
+        return first[:1].upper() + first[1:]
+
+    def answer_entry(self, entry_id: str) -> None:
+        entry = self.c.knowledge[entry_id]
+        sources = "; ".join(dict.fromkeys(s.label for s in entry.sources))
+        body = f"{entry.answer.get(self.lang)}\n\n{self.msg('kb_source', sources=sources)}"
+        buttons = [
+            Button(f"kb:{r}", self.entry_title(r))
+            for r in entry.related[:3]
+            if r in self.c.knowledge
+        ]
+        if not self.open_step() and self.s.mode != "summary":
+            buttons.append(self.btn("menu", "btn_menu"))
+        self.say(body, buttons)
+        self.event("kb_answer", entry=entry_id)
+
+    # ----------------------------------------------------------------- the questionnaire
+
+    def start_flow(self, flow: Flow) -> None:
+        self.s = Session(
+            lang=self.lang, mode="flow", audience=flow.id, run=self.s.run + 1, flow=flow.id
+        )
+        self.event("flow_started", flow=flow.id)
+        self.goto(flow, _first(flow, self.facts()))
+
+    def goto(self, flow: Flow, step: Step | None) -> None:
+        """Open ``step`` of ``flow``, or finish the flow when there is no next step."""
+        if step is None:
+            if flow.kind == "audience":
+                self.finish_audience(flow)
+            else:
+                self.s = self.s.evolve(mode="summary", flow=flow.id, step=None)
+                self.summary()
+            return
+        if step.personal and self.personal_blocked():
+            self.under16()
+            return
+        self.s = self.s.evolve(mode="flow", flow=flow.id, step=step.id)
+        self.ask(flow, step)
+
+    def ask(self, flow: Flow, step: Step) -> None:
+        buttons = [Button(f"c:{step.id}:{c.id}", c.label.get(self.lang)) for c in step.choices]
+        if step.role == "consent":
+            buttons.append(self.btn("privacy", "btn_privacy"))
+        if self.s.history and not self.s.editing:
+            buttons.append(self.btn("back", "btn_back"))
+        self.say(step.ask.get(self.lang), buttons)
+
+    def choice_button(self, step_id: str, choice_id: str) -> None:
+        opened = self.open_step()
+        if opened is None or opened[1].id != step_id:
+            self.stale()
+            return
+        flow, step = opened
+        if choice_id not in {c.id for c in step.choices}:
+            self.stale()
+            return
+        self.answer(flow, step, choice_id)
+
+    def answer(self, flow: Flow, step: Step, value: str, number: int | None = None) -> None:
+        s = self.s
+        if step.personal:
+            s = s.evolve(contact={**s.contact, step.id: value})
+        else:
+            s = s.evolve(answers={**s.answers, step.id: value})
+        if not s.editing:
+            s = s.evolve(history=(*s.history, f"{flow.id}:{step.id}"))
+        self.s = s
+        if step.role == "offer":
+            if value == "nee":
+                self.finish_contact("contact_declined")
+                return
+            self.event("contact_accepted")
+        if step.role == "consent":
+            if value == "nee":
+                self.finish_contact("consent_declined")
+                return
+            at = self.now.astimezone(dt.UTC).isoformat(timespec="seconds")
+            version = self.m.privacy_version
+            self.s = self.s.evolve(consent={"version": version, "at": at})
+            self.effects.append(RecordConsent(version, at))
+            self.event("consent_given")
+        if self.s.editing:
+            self.s = self.s.evolve(editing=False, mode="summary", step=None)
+            self.summary()
+            return
+        nxt = _after(flow, step, self.facts())
+        if number is not None and nxt is not None:
+            # "ik ben 15" answered "jonger dan 18"; it answers "ben je 16 of 17?" as well.
+            fits = [c.id for c in nxt.choices if c.range and c.range[0] <= number <= c.range[1]]
+            if len(fits) == 1:
+                self.answer(flow, nxt, fits[0], number)
+                return
+        self.goto(flow, nxt)
+
+    def finish_contact(self, key: str) -> None:
+        self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, consent=None)
+        self.say(self.msg(key), self.menu_buttons())
+
+    def personal_blocked(self) -> bool:
+        audience = self.c.flows.get(self.s.audience or "")
+        out = audience.outcome if audience else None
+        return out is not None and self.holds(out.no_personal_when, default=False)
+
+    def under16(self) -> None:
+        self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, consent=None)
+        self.say(self.msg("under16_info"), self.menu_buttons())
+
+    def labels(self, flow: Flow) -> dict[str, str]:
+        """The user's choices as words, for reasons that name the user's own answers."""
+        out: dict[str, str] = {}
+        for step in flow.steps:
+            value = self.s.answers.get(step.id)
+            choice = next((c for c in step.choices if c.id == value), None)
+            if choice is not None:
+                out[step.id] = choice.label.get(self.lang)
+        return out
+
+    def notes(self, notes: Sequence[Note], labels: dict[str, str]) -> list[str]:
+        return [fill(n.text.get(self.lang), **labels) for n in notes if self.holds(n.when)]
+
+    def finish_audience(self, flow: Flow) -> None:
+        out = flow.outcome
+        assert out is not None
+        verdict = next(r.verdict for r in out.verdicts if self.holds(r.when))
+        # Reasons and next steps may depend on the verdict itself.
+        self.s = self.s.evolve(outcome={"verdict": verdict})
+        labels = self.labels(flow)
+        reasons = self.notes(out.reasons, labels)
+        steps = self.notes(out.next_steps, labels)
+        text = "\n".join(
+            [
+                self.msg("outcome_header", verdict=self.msg(f"verdict_{verdict}")),
+                "",
+                self.msg("outcome_reasons"),
+                *(f"• {r}" for r in reasons),
+                "",
+                self.msg("outcome_next"),
+                *(f"• {n}" for n in steps),
+            ]
+        )
+        offer = (
+            verdict in ("geschikt", "mogelijk")
+            and self.holds(out.contact_when)
+            and not self.holds(out.no_personal_when, default=False)
+        )
+        self.s = self.s.evolve(
+            outcome={"verdict": verdict, "reasons": reasons, "contact": offer},
+            mode="done",
+            flow=None,
+            step=None,
+        )
+        self.event("outcome", flow=flow.id, verdict=verdict, reasons=reasons)
+        if offer:
+            self.say(text)
+            self.event("contact_offered", flow=flow.id)
+            contact = self.c.contact_flow
+            self.goto(contact, _first(contact, self.facts()))
+        elif self.holds(out.no_personal_when, default=False):
+            self.say(text)
+            self.say(self.msg("under16_info"), self.menu_buttons())
+        else:
+            self.say(text, [*self.menu_buttons(), self.btn("restart", "btn_restart")])
+
+    # ----------------------------------------------------------------- navigation
+
+    def back(self) -> None:
+        if self.s.mode == "done" and self.s.lead_ref:
+            self.say(self.msg("lead_already", lead_ref=self.s.lead_ref), self.menu_buttons())
+            return
+        if self.s.mode not in ("flow", "summary", "done") or not self.s.history:
+            if self.open_step():
+                self.say(self.msg("back_at_start"))
+                self.reprompt()
+            else:
+                self.say(self.msg("nothing_open"), self.menu_buttons())
+            return
+        *rest, last = self.s.history
+        flow_id, _, step_id = last.partition(":")
+        flow = self.c.flows.get(flow_id)
+        step = _step(flow, step_id) if flow else None
+        if flow is None or step is None:
+            self.restart()
+            return
+        answers = {k: v for k, v in self.s.answers.items() if k != step_id}
+        contact = {k: v for k, v in self.s.contact.items() if k != step_id}
+        s = self.s.evolve(history=tuple(rest), answers=answers, contact=contact, editing=False)
+        if flow.kind == "audience":
+            # Back into the questionnaire: the verdict and anything given for it no longer hold.
+            s = s.evolve(outcome=None, contact={}, consent=None)
+        elif step.role in ("offer", "consent"):
+            s = s.evolve(contact={}, consent=None)
+        self.s = s.evolve(mode="flow", flow=flow.id, step=step.id)
+        self.ask(flow, step)
+
+    def restart(self) -> None:
+        flow = self.c.flows.get(self.s.audience or "")
+        if flow is None:
+            self.menu()
+            return
+        self.say(self.msg("restarted"))
+        self.start_flow(flow)
+
+    def stop(self) -> None:
+        if self.s.mode in ("flow", "summary"):
+            self.event("flow_stopped", flow=self.s.audience)
+        self.s = Session(lang=self.lang, run=self.s.run, lead_ref=None)
+        self.say(self.msg("stopped"), self.menu_buttons())
+
+    # ----------------------------------------------------------------- summary and lead
+
+    def summary(self) -> None:
+        contact = self.c.contact_flow
+        audience = self.c.flows.get(self.s.audience or "")
+        lines = [self.msg("summary_header")]
+        buttons = [self.btn("confirm", "btn_confirm")]
+        for step in contact.steps:
+            if step.id in self.s.contact:
+                label = (step.label or step.ask).get(self.lang)
+                lines.append(f"{label}: {self.s.contact[step.id]}")
+                buttons.append(self.btn(f"edit:{step.id}", "btn_edit", field=label))
+        if audience is not None:
+            lines += ["", self.msg("summary_answers")]
+            labels = self.labels(audience)
+            for step in audience.steps:
+                if step.id in labels:
+                    lines.append(f"{(step.label or step.ask).get(self.lang)}: {labels[step.id]}")
+        buttons.append(self.btn("cancel", "btn_cancel"))
+        self.say("\n".join(lines), buttons)
+
+    def edit(self, step_id: str) -> None:
+        contact = self.c.contact_flow
+        step = _step(contact, step_id)
+        if step is None or step.id not in self.s.contact:
+            self.summary()
+            return
+        self.s = self.s.evolve(mode="flow", flow=contact.id, step=step.id, editing=True)
+        self.ask(contact, step)
+
+    def confirm(self) -> None:
+        if self.s.mode != "summary":
+            if self.s.lead_ref:
+                self.say(self.msg("lead_already", lead_ref=self.s.lead_ref), self.menu_buttons())
+            else:
+                self.stale()
+            return
+        audience = self.c.flows.get(self.s.audience or "")
+        if audience is None or self.s.consent is None or self.s.outcome is None:
+            self.restart()
+            return
+        out = audience.outcome
+        assert out is not None
+        own = {s.id for s in audience.steps}
+        self.effects.append(
+            CreateLead(
+                run=self.s.run,
+                flow=audience.id,
+                verdict=str(self.s.outcome["verdict"]),
+                reasons=tuple(self.s.outcome.get("reasons", ())),
+                answers={k: v for k, v in self.s.answers.items() if k in own},
+                contact=dict(self.s.contact),
+                minor=self.holds(out.minor_when, default=False),
+                consent_version=self.s.consent["version"],
+                consent_at=self.s.consent["at"],
+                lang=self.lang,
+            )
+        )
+        # The lead now holds the personal data; the session keeps none of it.
+        self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, history=())
+        self.say(self.msg("lead_confirmed"), self.menu_buttons())
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _step(flow: Flow, step_id: str) -> Step | None:
+    return next((s for s in flow.steps if s.id == step_id), None)
+
+
+def _first(flow: Flow, facts: dict[str, str]) -> Step | None:
+    return _skip(flow, 0, facts)
+
+
+def _skip(flow: Flow, index: int, facts: dict[str, str]) -> Step | None:
+    """The first step from ``index`` on whose ``when`` holds."""
+    while 0 <= index < len(flow.steps):
+        step = flow.steps[index]
+        if step.when is None or evaluate(step.when, facts):
+            return step
+        index += 1  # a skipped step's own "next" does not apply: it was never answered
+    return None
+
+
+def _target(flow: Flow, step: Step, index: int, facts: dict[str, str]) -> int:
+    for goto in step.next:
+        if goto.when is None or evaluate(goto.when, facts):
+            if goto.goto == "end":
+                return -1
+            return next(i for i, s in enumerate(flow.steps) if s.id == goto.goto)
+    return index + 1
+
+
+def _after(flow: Flow, step: Step, facts: dict[str, str]) -> Step | None:
+    index = next(i for i, s in enumerate(flow.steps) if s.id == step.id)
+    return _skip(flow, _target(flow, step, index, facts), facts)
+
+
+def _looks_like_question(text: str) -> bool:
+    words = fold(text).split()
+    if text.rstrip().endswith("?") and len(words) >= 2:
+        return True
+    return len(words) >= 3 and words[0] in _QUESTION_WORDS
+
+
+def _choice_forms(choice: Choice) -> list[str]:
+    return [choice.label.nl, choice.label.en, *choice.also.nl, *choice.also.en]
+
+
+def _match_choice(step: Step, text: str) -> tuple[str, tuple[str, ...], int | None]:
+    """Map typed text to a choice: ("answer", (id,)), ("suggest", ids) or ("none", ()).
+
+    The third value is the number a ranged choice was picked by ("ik ben 17"), if any.
+    """
+    query = fold(text)
+    if query.isdigit() and not any(c.range for c in step.choices):
+        n = int(query)
+        if 1 <= n <= len(step.choices):
+            return "answer", (step.choices[n - 1].id,), None
+        return "none", (), None
+    ranged = [c for c in step.choices if c.range]
+    numbers = [int(n) for n in _INT.findall(query)]
+    if ranged and len(numbers) == 1:
+        hit = [c.id for c in ranged if c.range and c.range[0] <= numbers[0] <= c.range[1]]
+        if hit:
+            return "answer", (hit[0],), numbers[0]
+    forms: list[tuple[str, str]] = [
+        (fold(f), c.id) for c in step.choices for f in _choice_forms(c)
+    ]
+    exact = {cid for form, cid in forms if form == query}
+    if len(exact) == 1:
+        return "answer", (exact.pop(),), None
+    best: dict[str, float] = {}
+    for _, score, idx in process.extract(
+        query, [f for f, _ in forms], scorer=fuzz.WRatio, limit=len(forms)
+    ):
+        cid = forms[idx][1]
+        best[cid] = max(best.get(cid, 0.0), float(score))
+    ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
+    if not ranked:
+        return "none", (), None
+    top = ranked[0][1]
+    second = ranked[1][1] if len(ranked) > 1 else 0.0
+    if top >= 90 and top - second >= 10:
+        return "answer", (ranked[0][0],), None
+    if top >= 70:
+        return "suggest", tuple(cid for cid, s in ranked[:3] if s >= 70 and top - s <= 10), None
+    return "none", (), None

@@ -1,0 +1,43 @@
+"""Text normalisation shared by input validation and fuzzy matching."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["clean_input", "fill", "fold", "scrub"]
+
+# Control characters (Cc) and format characters (Cf: bidi overrides, zero-width joiners...) can
+# hide or reorder text in a staff export; they never belong in an answer.
+_DROP = {"Cc", "Cf", "Co", "Cs"}
+_SPACE = re.compile(r"\s+")
+_PUNCT = re.compile(r"[^\w\s+]", re.UNICODE)
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_EMAIL_LIKE = re.compile(r"\S+@\S+")
+_PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+
+
+def clean_input(text: str) -> str:
+    """NFKC-normalise, drop control and bidi characters, collapse white space."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(" " if ch in "\t\n\r" else ch for ch in text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in _DROP)
+    return _SPACE.sub(" ", text).strip()
+
+
+def fold(text: str) -> str:
+    """Matching form: cleaned, case-folded, accents and punctuation removed."""
+    text = unicodedata.normalize("NFKD", clean_input(text).casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = _PUNCT.sub(" ", text.replace("_", " "))
+    return _SPACE.sub(" ", text).strip()
+
+
+def fill(template: str, **values: str) -> str:
+    """Replace ``{name}`` placeholders; unknown names stay as they are (never raises)."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def scrub(text: str) -> str:
+    """Mask e-mail addresses and phone numbers in text kept for editors (no personal data)."""
+    return _PHONE_LIKE.sub("[telefoon]", _EMAIL_LIKE.sub("[e-mail]", text))
