@@ -1,0 +1,231 @@
+"""One message, end to end: load the session, run the engine, store everything, then reply.
+
+Every adapter (terminal, JSON lines, Telegram) calls :meth:`Runtime.handle`. The replies are
+returned only after the transaction committed, so an answer the bot acknowledged is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.content.bundle import Content
+from bot.engine.engine import handle as engine_handle
+from bot.engine.text import fill
+from bot.engine.types import (
+    CreateLead,
+    Event,
+    Inbound,
+    RecordConsent,
+    Reply,
+    Session,
+    SessionError,
+    Turn,
+    Unanswered,
+)
+from bot.store.models import (
+    ConsentRow,
+    EventRow,
+    LeadRow,
+    ProcessedInbound,
+    SessionRow,
+    UnansweredRow,
+)
+
+__all__ = ["Result", "Runtime", "utcnow"]
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What the adapter shows the user, and what happened (for logs, tests and JSON lines)."""
+
+    replies: tuple[Reply, ...]
+    events: tuple[dict[str, Any], ...] = ()
+    duplicate: bool = False
+    failed: bool = False
+
+
+@dataclass
+class _Applied:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    lead_ref: str | None = None
+
+
+class _Duplicate(Exception):
+    pass
+
+
+class Runtime:
+    """Runs the pure engine inside one database transaction per inbound message."""
+
+    def __init__(
+        self,
+        content: Content,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        default_lang: str = "nl",
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.content = content
+        self.sessionmaker = sessionmaker
+        self.default_lang = default_lang
+        self.clock = clock
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, user_key: str) -> asyncio.Lock:
+        lock = self._locks.get(user_key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[user_key] = lock
+        return lock
+
+    async def handle(
+        self,
+        user_key: str,
+        inbound: Inbound,
+        *,
+        channel: str = "console",
+        inbound_id: str | None = None,
+    ) -> Result:
+        """Process one message; a database failure gives a friendly retry reply, not a crash."""
+        lock = self._lock(user_key)  # a local reference keeps the weak entry alive
+        async with lock:
+            try:
+                return await self._handle(user_key, inbound, channel, inbound_id)
+            except _Duplicate:
+                return Result(replies=(), duplicate=True)
+            except (SQLAlchemyError, OSError) as exc:
+                # Only the exception type: its text may quote parameters with personal data.
+                log.error("message not processed (%s); user asked to retry", type(exc).__name__)
+                lang = self._lang_hint(inbound)
+                text = self.content.messages.error_retry.get(lang)
+                return Result(replies=(Reply(text),), failed=True)
+
+    def _lang_hint(self, inbound: Inbound) -> str:
+        hint = (inbound.lang or "").split("-", 1)[0]
+        return hint if hint in ("nl", "en") else self.default_lang
+
+    async def _handle(
+        self, user_key: str, inbound: Inbound, channel: str, inbound_id: str | None
+    ) -> Result:
+        now = self.clock()
+        async with self.sessionmaker() as db, db.begin():
+            if inbound_id is not None:
+                db.add(ProcessedInbound(channel=channel, inbound_id=inbound_id, processed_at=now))
+                try:
+                    await db.flush()
+                except IntegrityError:
+                    raise _Duplicate from None
+            row = await db.get(SessionRow, user_key, with_for_update=True)
+            session = None
+            if row is not None:
+                try:
+                    session = Session.from_json(row.data)
+                except SessionError:
+                    log.warning("unreadable session replaced by a new one")
+            turn = engine_handle(self.content, session, inbound, now, self.default_lang)
+            applied = await self._apply(db, user_key, turn, now)
+            new_session = turn.session
+            if applied.lead_ref:
+                new_session = replace(new_session, lead_ref=applied.lead_ref)
+            data = new_session.to_json()
+            if row is None:
+                db.add(SessionRow(user_key=user_key, data=data, created_at=now, updated_at=now))
+            else:
+                row.data = data
+                row.updated_at = now
+        replies = turn.replies
+        if applied.lead_ref:
+            ref = applied.lead_ref
+            replies = tuple(Reply(fill(r.text, lead_ref=ref), r.buttons) for r in replies)
+        return Result(replies=replies, events=tuple(applied.events))
+
+    async def _apply(
+        self, db: AsyncSession, user_key: str, turn: Turn, now: dt.datetime
+    ) -> _Applied:
+        out = _Applied()
+        for effect in turn.effects:
+            if isinstance(effect, Event):
+                db.add(EventRow(user_key=user_key, type=effect.type, data=effect.data, at=now))
+                out.events.append({"type": effect.type, **effect.data})
+            elif isinstance(effect, RecordConsent):
+                db.add(
+                    ConsentRow(
+                        user_key=user_key,
+                        notice_version=effect.notice_version,
+                        given_at=dt.datetime.fromisoformat(effect.given_at),
+                    )
+                )
+            elif isinstance(effect, Unanswered):
+                db.add(
+                    UnansweredRow(user_key=user_key, text=effect.text, lang=effect.lang, at=now)
+                )
+            elif isinstance(effect, CreateLead):
+                out.lead_ref = await self._create_lead(db, user_key, effect, now)
+                event = {"type": "lead", "ref": out.lead_ref, "pilot": None}
+                db.add(
+                    EventRow(
+                        user_key=user_key,
+                        type="lead_confirmed",
+                        data={"ref": out.lead_ref, "flow": effect.flow},
+                        at=now,
+                    )
+                )
+                out.events.append(event)
+        return out
+
+    async def _create_lead(
+        self, db: AsyncSession, user_key: str, lead: CreateLead, now: dt.datetime
+    ) -> str:
+        existing = await db.scalar(
+            select(LeadRow).where(LeadRow.user_key == user_key, LeadRow.run == lead.run)
+        )
+        if existing is not None and existing.ref:
+            return existing.ref
+        consent_id = await db.scalar(
+            select(ConsentRow.id)
+            .where(
+                ConsentRow.user_key == user_key, ConsentRow.notice_version == lead.consent_version
+            )
+            .order_by(ConsentRow.id.desc())
+            .limit(1)
+        )
+        row = LeadRow(
+            user_key=user_key,
+            run=lead.run,
+            flow=lead.flow,
+            verdict=lead.verdict,
+            reasons=list(lead.reasons),
+            answers=dict(lead.answers),
+            name=lead.contact.get("naam"),
+            company=lead.contact.get("bedrijf"),
+            email=lead.contact.get("email"),
+            phone=lead.contact.get("telefoon"),
+            minor=lead.minor,
+            lang=lead.lang,
+            pilot=None,
+            status="new",
+            consent_id=consent_id,
+            consent_version=lead.consent_version,
+            consent_at=dt.datetime.fromisoformat(lead.consent_at),
+            created_at=now,
+        )
+        db.add(row)
+        await db.flush()
+        row.ref = f"L-{now.year}-{row.id:06d}"
+        return row.ref

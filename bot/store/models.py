@@ -1,0 +1,129 @@
+"""SQLAlchemy models: the database is the one source of truth for sessions, leads and events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Base",
+    "ConsentRow",
+    "EventRow",
+    "LeadRow",
+    "ProcessedInbound",
+    "SessionRow",
+    "UnansweredRow",
+    "UtcDateTime",
+]
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    pass
+
+
+class SessionRow(Base):
+    """The engine's session of one user, as JSON."""
+
+    __tablename__ = "sessions"
+
+    user_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class ProcessedInbound(Base):
+    """Inbound ids already handled, so a message delivered twice is answered once."""
+
+    __tablename__ = "processed_inbound"
+
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    inbound_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    processed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class ConsentRow(Base):
+    """That a user consented, to which version of the privacy notice, and when."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_key: Mapped[str] = mapped_column(String(100), index=True)
+    notice_version: Mapped[str] = mapped_column(String(40))
+    given_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class LeadRow(Base):
+    """A confirmed request to be contacted: at most one per questionnaire run of a user."""
+
+    __tablename__ = "leads"
+    __table_args__ = (UniqueConstraint("user_key", "run", name="uq_leads_user_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref: Mapped[str | None] = mapped_column(String(20), unique=True)
+    user_key: Mapped[str] = mapped_column(String(100), index=True)
+    run: Mapped[int] = mapped_column(Integer)
+    flow: Mapped[str] = mapped_column(String(30))
+    verdict: Mapped[str] = mapped_column(String(20))
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    answers: Mapped[dict[str, str]] = mapped_column(JSON)
+    name: Mapped[str | None] = mapped_column(String(100))
+    company: Mapped[str | None] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    minor: Mapped[bool] = mapped_column(Boolean, default=False)
+    lang: Mapped[str] = mapped_column(String(5))
+    pilot: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    consent_id: Mapped[int | None] = mapped_column(ForeignKey("consents.id"))
+    consent_version: Mapped[str] = mapped_column(String(40))
+    consent_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class EventRow(Base):
+    """A funnel event; ``data`` never holds personal data."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_key: Mapped[str] = mapped_column(String(100), index=True)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class UnansweredRow(Base):
+    """A free question the knowledge base could not answer."""
+
+    __tablename__ = "unanswered"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_key: Mapped[str] = mapped_column(String(100), index=True)
+    text: Mapped[str] = mapped_column(String(500))
+    lang: Mapped[str] = mapped_column(String(5))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
