@@ -1,0 +1,1 @@
+"""The ways in: terminal and JSON lines (console), Telegram."""
