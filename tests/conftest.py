@@ -1,0 +1,35 @@
+"""Shared fixtures: the shipped content, a fixed clock, and a real SQLite database per test."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.content.bundle import Content
+from bot.content.loader import load_content
+from bot.runtime import Runtime
+from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session")
+def content() -> Content:
+    return load_content(ROOT)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'mkbroute.db'}"
+
+
+@pytest.fixture
+async def runtime(content: Content, db_url: str) -> AsyncIterator[Runtime]:
+    engine = create_engine(db_url)
+    await upgrade_schema(engine)
+    yield Runtime(content, make_sessionmaker(engine), clock=lambda: NOW)
+    await engine.dispose()

@@ -1,0 +1,172 @@
+"""One transaction per message against a real SQLite file: leads, consents, dedupe, failures."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.engine.types import Inbound
+from bot.runtime import Result, Runtime
+from bot.store.models import ConsentRow, EventRow, LeadRow, SessionRow, UnansweredRow
+
+STUDENT = [
+    ("button", "menu:student"),
+    ("text", "19"),
+    ("button", "c:diploma:mbo4"),
+    ("text", "associate degree"),
+    ("button", "c:richting:techniek"),
+    ("button", "c:provincie:noord_brabant"),
+    ("button", "c:werkplek:mkb"),
+    ("button", "c:aanbod:ja"),
+    ("button", "c:toestemming:ja"),
+    ("text", "Sam Jansen"),
+    ("button", "c:kanaal:telefoon"),
+    ("text", "06 12345678"),
+]
+
+
+async def send(rt: Runtime, user: str, kind: str, value: str, **kw: str) -> Result:
+    inbound = Inbound.button(value) if kind == "button" else Inbound.from_text(value)
+    return await rt.handle(f"console:{user}", inbound, **kw)
+
+
+async def to_summary(rt: Runtime, user: str) -> Result:
+    result = await send(rt, user, "text", "/start")
+    for kind, value in STUDENT:
+        result = await send(rt, user, kind, value)
+    assert "Kloppen deze gegevens" in result.replies[-1].text
+    return result
+
+
+async def count(rt: Runtime, model: type) -> int:
+    async with rt.sessionmaker() as db:
+        return int(await db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_a_confirmed_lead_is_stored_with_its_consent(runtime: Runtime) -> None:
+    await to_summary(runtime, "sam")
+    result = await send(runtime, "sam", "button", "confirm")
+    ref = next(e["ref"] for e in result.events if e["type"] == "lead")
+    assert ref == "L-2026-000001"
+    assert ref in result.replies[0].text and "{lead_ref}" not in result.replies[0].text
+    async with runtime.sessionmaker() as db:
+        lead = (await db.scalars(select(LeadRow))).one()
+        consent = (await db.scalars(select(ConsentRow))).one()
+    assert (lead.name, lead.phone, lead.email) == ("Sam Jansen", "+31612345678", None)
+    assert (lead.flow, lead.verdict, lead.minor) == ("student", "geschikt", False)
+    assert lead.answers["diploma"] == "mbo4" and "naam" not in lead.answers
+    assert lead.reasons and lead.consent_id == consent.id
+    assert (
+        lead.consent_version == consent.notice_version == runtime.content.messages.privacy_version
+    )
+
+
+async def test_confirming_twice_creates_one_lead(runtime: Runtime) -> None:
+    await to_summary(runtime, "sam")
+    first = await send(runtime, "sam", "button", "confirm")
+    second = await send(runtime, "sam", "button", "confirm")
+    assert await count(runtime, LeadRow) == 1
+    ref = first.events[-1]["ref"]
+    assert ref in second.replies[0].text and "al opgeslagen" in second.replies[0].text
+
+
+async def test_two_users_get_their_own_leads(runtime: Runtime) -> None:
+    await to_summary(runtime, "a")
+    await to_summary(runtime, "b")
+    ra = await send(runtime, "a", "button", "confirm")
+    rb = await send(runtime, "b", "button", "confirm")
+    assert ra.events[-1]["ref"] != rb.events[-1]["ref"]
+    assert await count(runtime, LeadRow) == 2
+
+
+async def test_a_duplicate_inbound_id_is_processed_once(runtime: Runtime) -> None:
+    await send(runtime, "d", "text", "/start", inbound_id="u1")
+    first = await send(runtime, "d", "button", "menu:werkgever", inbound_id="u2")
+    again = await send(runtime, "d", "button", "menu:werkgever", inbound_id="u2")
+    assert first.replies and not again.replies and again.duplicate
+    # The duplicate did not start a second run: the next answer goes to the first question.
+    result = await send(runtime, "d", "text", "12", inbound_id="u3")
+    assert "Wat wil je met de Mkb-route" in result.replies[0].text
+    async with runtime.sessionmaker() as db:
+        started = await db.scalar(
+            select(func.count()).select_from(EventRow).where(EventRow.type == "flow_started")
+        )
+    assert started == 1
+
+
+async def test_personal_data_is_not_stored_before_consent(runtime: Runtime) -> None:
+    await send(runtime, "p", "text", "/start")
+    for kind, value in STUDENT[:8]:
+        await send(runtime, "p", kind, value)
+    # At the consent question: a name typed now is not taken as a name.
+    await send(runtime, "p", "text", "Sam Jansen")
+    async with runtime.sessionmaker() as db:
+        row = await db.get(SessionRow, "console:p")
+    assert row is not None and "Sam Jansen" not in row.data
+
+
+async def test_unanswered_questions_are_logged_for_editors(runtime: Runtime) -> None:
+    await send(runtime, "q", "text", "/vraag hoe laat vertrekt de trein naar Zwolle")
+    async with runtime.sessionmaker() as db:
+        rows = (await db.scalars(select(UnansweredRow))).all()
+    assert [r.text for r in rows] == ["hoe laat vertrekt de trein naar Zwolle"]
+
+
+async def test_a_session_survives_a_new_runtime_on_the_same_file(
+    runtime: Runtime, db_url: str
+) -> None:
+    from bot.store.db import create_engine, make_sessionmaker
+
+    await send(runtime, "r", "text", "/start")
+    await send(runtime, "r", "button", "menu:student")
+    await send(runtime, "r", "text", "21")
+    engine = create_engine(db_url)
+    fresh = Runtime(runtime.content, make_sessionmaker(engine))
+    result = await fresh.handle("console:r", Inbound.from_text("/start"))
+    assert "Welkom terug" in result.replies[0].text
+    result = await fresh.handle("console:r", Inbound.button("resume"))
+    assert "hoogste diploma" in result.replies[0].text
+    await engine.dispose()
+
+
+async def test_a_corrupt_session_row_starts_afresh_instead_of_crashing(runtime: Runtime) -> None:
+    async with runtime.sessionmaker() as db, db.begin():
+        row = SessionRow(
+            user_key="console:x",
+            data="{not json",
+            created_at=runtime.clock(),
+            updated_at=runtime.clock(),
+        )
+        db.add(row)
+    result = await send(runtime, "x", "text", "/start")
+    assert "digitale assistent" in result.replies[0].text
+
+
+async def test_a_locked_database_gives_a_friendly_retry_and_loses_nothing(
+    runtime: Runtime, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.store.db as db_module
+
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_MS", 200)
+    from bot.store.db import create_engine, make_sessionmaker
+
+    engine = create_engine(db_url)
+    rt = Runtime(runtime.content, make_sessionmaker(engine), clock=runtime.clock)
+    await send(rt, "l", "text", "/start")
+    await send(rt, "l", "button", "menu:student")
+    path = Path(db_url.split("///", 1)[1])
+    blocker = sqlite3.connect(path, timeout=0)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        result = await send(rt, "l", "button", "c:leeftijd:21_plus")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert result.failed and "probeer het" in result.replies[0].text
+    # The answer was not acknowledged, so it was not stored; sending it again works.
+    result = await send(rt, "l", "button", "c:leeftijd:21_plus")
+    assert not result.failed and "hoogste diploma" in result.replies[0].text
+    await engine.dispose()
