@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from bot.content.bundle import Content
-from bot.content.loader import ContentError, load_content
+from bot.content.loader import ContentError, content_warnings, load_content
+from bot.content.models import LANGS
+from bot.engine.text import fill
+from bot.engine.types import MAX_INBOUND
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
@@ -59,10 +65,76 @@ async def _chat(settings: Settings, jsonl: bool, user: str, lang: str | None) ->
 
 def _content_check(settings: Settings, folder: Path | None) -> int:
     content = _content(settings, folder)
+    warnings = content_warnings(content, dt.date.today())
+    for warning in warnings:
+        print(f"warning: {warning}")
     print(
         f"Content OK: {len(content.flows)} flows, {len(content.knowledge)} knowledge entries "
-        f"(version {content.version})."
+        f"(version {content.version}), {len(warnings)} warning(s)."
     )
+    return 0
+
+
+def _ask_json(content: Content, question: str, lang: str) -> dict[str, Any]:
+    found = content.index.lookup(question, lang)
+    answer = found.ids[0] if found.status == "answer" else None
+    alternatives = found.ids if found.status == "ambiguous" else found.runners_up
+    return {
+        "q": question,
+        "id": answer,
+        "score": round(found.score, 1),
+        "alternatives": list(alternatives),
+    }
+
+
+def _ask_text(content: Content, question: str, lang: str) -> str:
+    found = content.index.lookup(question, lang)
+    m = content.messages
+    if found.status == "answer":
+        entry = content.knowledge[found.ids[0]]
+        sources = "; ".join(dict.fromkeys(src.label for src in entry.sources))
+        return (
+            f"{entry.title.get(lang)}\n\n{entry.answer.get(lang)}\n\n"
+            f"{fill(m.kb_source.get(lang), sources=sources)}"
+        )
+    if found.status == "ambiguous":
+        titles = [f"  - {content.knowledge[i].title.get(lang)} ({i})" for i in found.ids]
+        return "\n".join([m.kb_did_you_mean.get(lang), *titles])
+    return m.kb_no_match.get(lang)
+
+
+def _ask_lines(content: Content, default_lang: str) -> None:
+    """Answer {"q": ..., "lang": ...} lines from stdin with one JSON object per line."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict) or not isinstance(data.get("q"), str):
+                raise ValueError("expected an object with a text field 'q'")
+            lang = data.get("lang") or default_lang
+            if lang not in LANGS:
+                raise ValueError("'lang' must be nl or en")
+            out = _ask_json(content, data["q"][:MAX_INBOUND], lang)
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            out = {"error": str(exc)}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    content = _content(settings)
+    lang = args.lang or settings.default_language
+    if args.jsonl:
+        _ask_lines(content, lang)
+        return 0
+    if not args.question:
+        raise SystemExit("mkbroute ask: give a question, or use --jsonl")
+    question = " ".join(args.question)[:MAX_INBOUND]
+    if args.json:
+        print(json.dumps(_ask_json(content, question, lang), ensure_ascii=False))
+    else:
+        print(_ask_text(content, question, lang))
     return 0
 
 
@@ -73,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--jsonl", action="store_true", help="JSON lines on stdin/stdout")
     chat.add_argument("--user", default="terminal", help="user id for the interactive chat")
     chat.add_argument("--lang", choices=["nl", "en"], default=None, help="language of a new chat")
+    ask = sub.add_parser("ask", help="ask the knowledge base a question")
+    ask.add_argument("question", nargs="*", help="the question")
+    ask.add_argument("--lang", choices=["nl", "en"], default=None)
+    ask.add_argument("--json", action="store_true", help='print {"q", "id", "score", ...}')
+    ask.add_argument("--jsonl", action="store_true", help='read {"q", "lang"} lines from stdin')
     content = sub.add_parser("content", help="content tools")
     content_sub = content.add_subparsers(dest="content_command", required=True)
     check = content_sub.add_parser("check", help="validate flows/ and knowledge/")
@@ -92,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
         return 0
+    if args.command == "ask":
+        return _ask(settings, args)
     if args.command == "content":
         return _content_check(settings, args.dir)
     return 2

@@ -25,9 +25,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     content_dir: Path | None = None
     default_language: Literal["nl", "en"] = "nl"
-    kb_answer_score: float = Field(default=_KB.answer, ge=0, le=100)
-    kb_suggest_score: float = Field(default=_KB.suggest, ge=0, le=100)
-    kb_margin: float = Field(default=_KB.margin, ge=0, le=100)
+    kb_answer_score: float = Field(default=_KB.answer, ge=0, le=300)
+    kb_suggest_score: float = Field(default=_KB.suggest, ge=0, le=300)
+    kb_margin: float = Field(default=_KB.margin, ge=0, le=200)
+    kb_known: float = Field(default=_KB.known, ge=0, le=1)
+    kb_suggest_known: float = Field(default=_KB.suggest_known, ge=0, le=1)
 
     @field_validator("database_url")
     @classmethod
@@ -55,7 +57,13 @@ class Settings(BaseSettings):
 
     @property
     def thresholds(self) -> Thresholds:
-        return Thresholds(self.kb_answer_score, self.kb_suggest_score, self.kb_margin)
+        return Thresholds(
+            self.kb_answer_score,
+            self.kb_suggest_score,
+            self.kb_margin,
+            self.kb_known,
+            self.kb_suggest_known,
+        )
 
     @property
     def db_url(self) -> str:

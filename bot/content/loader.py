@@ -6,8 +6,9 @@ that a content editor can fix them without reading Python.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -17,12 +18,37 @@ from pydantic import BaseModel, ValidationError
 
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, iter_eq
-from bot.content.models import PLACEHOLDER, Entry, Flow, Messages, Step
+from bot.content.models import LANGS, PLACEHOLDER, Entry, Flow, Messages, Step
 from bot.engine.knowledge import FuzzyIndex, Thresholds
+from bot.engine.text import fold
 
-__all__ = ["ContentError", "default_content_dir", "load_content", "read_yaml"]
+__all__ = [
+    "REQUIRED_KNOWLEDGE",
+    "ContentError",
+    "build_index",
+    "content_warnings",
+    "default_content_dir",
+    "index_inputs",
+    "load_content",
+    "read_yaml",
+]
 
 MESSAGES_FILE = "messages.yaml"
+MIN_EXAMPLES = {"nl": 8, "en": 4}
+MAX_ANSWER = 900
+# The knowledge ids are a contract (tests, evaluation sets and links use them).
+REQUIRED_KNOWLEDGE = frozenset(
+    """
+    wat-is-de-mkb-route ad-of-bachelor zelfde-diploma afstuderen werkplek-als-leeromgeving
+    tripartiete-overeenkomst salaris-en-contract vergelijking-bbl duaal-deeltijd-voltijd werkweek
+    duur wie-zit-erachter geschiedenis pilots raad-van-advies programmateam leven-lang-ontwikkelen
+    voordelen-student kans-op-baan toelating 21-plus-toets buitenlands-diploma werkgever-vinden
+    aanmelden collegegeld studiefinanciering doorstuderen-na-ad begeleiding voordelen-werkende
+    werkgever-overtuigen al-een-diploma evc stap-budget voordelen-werkgever wat-is-mkb
+    rol-werkgever kosten-werkgever subsidie-praktijkleren slim-regeling medewerker-opleiden
+    samenwerking-hogeschool voordelen-hogeschool over-deze-bot privacy contact meer-informatie
+    """.split()
+)
 SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml"}
 PLACEHOLDERS = {"lead_ref", "verdict", "sources", "field", "choice", "flow"}
 M = TypeVar("M", bound=BaseModel)
@@ -239,6 +265,7 @@ def _load_flows(root: Path, errors: list[str]) -> dict[str, Flow]:
 
 def _load_knowledge(root: Path, errors: list[str]) -> tuple[dict[str, Entry], list[list[str]]]:
     entries: dict[str, Entry] = {}
+    where: dict[str, str] = {}
     folder = root / "knowledge"
     for path in sorted(folder.glob("*.yaml")):
         if path.name in SPECIAL_KNOWLEDGE:
@@ -261,10 +288,8 @@ def _load_knowledge(root: Path, errors: list[str]) -> tuple[dict[str, Entry], li
             if entry.id in entries:
                 errors.append(f"{name}: entries[{i}].id: {entry.id!r} is defined twice")
             entries[entry.id] = entry
-    for entry in entries.values():
-        for rel in entry.related:
-            if rel not in entries:
-                errors.append(f"knowledge/: entry {entry.id!r}: related id {rel!r} does not exist")
+            where[entry.id] = f"{name}: entries[{i}]"
+    _check_entries(entries, where, errors)
     synonyms: list[list[str]] = []
     syn_path = folder / "synonyms.yaml"
     if syn_path.exists():
@@ -277,6 +302,72 @@ def _load_knowledge(root: Path, errors: list[str]) -> tuple[dict[str, Entry], li
         else:
             synonyms = groups
     return entries, synonyms
+
+
+def _check_entries(entries: dict[str, Entry], where: dict[str, str], errors: list[str]) -> None:
+    """Cross-entry rules: required ids, enough examples, links that resolve, no shared example."""
+    for missing in sorted(set(REQUIRED_KNOWLEDGE) - set(entries)):
+        errors.append(f"knowledge/: required entry {missing!r} is missing")
+    seen: dict[str, str] = {}
+    for entry in entries.values():
+        at = where[entry.id]
+        for lang, need in MIN_EXAMPLES.items():
+            have = len(getattr(entry.questions, lang))
+            if have < need:
+                errors.append(f"{at}.questions.{lang}: {have} example questions, need {need}")
+        for rel in entry.related:
+            if rel not in entries:
+                errors.append(f"{at}.related: id {rel!r} does not exist")
+        for lang in LANGS:
+            for j, q in enumerate(getattr(entry.questions, lang)):
+                key = fold(q)
+                if key in seen and seen[key] != entry.id:
+                    errors.append(
+                        f"{at}.questions.{lang}[{j}]: {q!r} is also an example of {seen[key]!r}"
+                    )
+                seen.setdefault(key, entry.id)
+
+
+def content_warnings(content: Content, today: dt.date) -> list[str]:
+    """Problems that do not stop the assistant but that an editor should look at."""
+    warnings: list[str] = []
+    for entry in content.knowledge.values():
+        if (today - entry.reviewed).days > 365:
+            warnings.append(f"entry {entry.id!r}: last reviewed {entry.reviewed}, over a year ago")
+        for lang in LANGS:
+            size = len(getattr(entry.answer, lang))
+            if size > MAX_ANSWER:
+                warnings.append(
+                    f"entry {entry.id!r}: the {lang} answer has {size} characters "
+                    f"(aim for under {MAX_ANSWER} on a phone)"
+                )
+            for q in getattr(entry.questions, lang):
+                found = content.index.lookup(q, lang)
+                if found.status != "answer" or found.ids[0] != entry.id:
+                    got = found.ids[0] if found.ids else "nothing"
+                    warnings.append(
+                        f"entry {entry.id!r}: its example {q!r} finds {got} ({found.status})"
+                    )
+    return warnings
+
+
+def index_inputs(entries: Iterable[Entry]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """What the matcher learns from: example questions (titles too) and answer texts."""
+    examples: dict[str, list[str]] = {}
+    bodies: dict[str, str] = {}
+    for e in entries:
+        examples[e.id] = [e.title.nl, e.title.en, *e.questions.nl, *e.questions.en]
+        bodies[e.id] = " ".join((e.title.nl, e.title.en, e.answer.nl, e.answer.en))
+    return examples, bodies
+
+
+def build_index(
+    entries: Iterable[Entry], synonyms: Sequence[Sequence[str]], thresholds: Thresholds
+) -> FuzzyIndex:
+    entries = list(entries)
+    examples, bodies = index_inputs(entries)
+    audiences = {e.id: e.audiences for e in entries}
+    return FuzzyIndex(examples, synonyms, thresholds, bodies=bodies, audiences=audiences)
 
 
 def _version(root: Path) -> str:
@@ -307,11 +398,10 @@ def load_content(root: Path | None = None, thresholds: Thresholds | None = None)
     entries, synonyms = _load_knowledge(root, errors)
     if errors or messages is None:
         raise ContentError(errors or ["content could not be loaded"])
-    examples = {e.id: (*e.questions.nl, *e.questions.en) for e in entries.values()}
     return Content(
         flows=MappingProxyType(flows),
         messages=messages,
         knowledge=MappingProxyType(entries),
-        index=FuzzyIndex(examples, synonyms, thresholds or Thresholds()),
+        index=build_index(entries.values(), synonyms, thresholds or Thresholds()),
         version=_version(root),
     )

@@ -189,6 +189,7 @@ class Messages(_Frozen):
     btn_cancel: Text
     btn_edit: Text
     btn_privacy: Text
+    btn_human: Text
 
     @field_validator("privacy_version", mode="before")
     @classmethod
@@ -211,6 +212,7 @@ class Entry(_Frozen):
     """One knowledge entry: example questions, an answer, its sources."""
 
     id: KbId
+    title: Text  # short label for follow-up buttons ("Wat kost het?")
     audiences: tuple[Audience, ...] = Field(min_length=1)
     questions: Questions
     answer: Text

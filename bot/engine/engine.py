@@ -319,7 +319,7 @@ class _Turn:
 
         Returns True when something was answered or suggested.
         """
-        found = self.c.index.lookup(text, self.lang)
+        found = self.c.index.lookup(text, self.lang, self.s.audience)
         if found.status == "answer":
             self.answer_entry(found.ids[0])
             return True
@@ -343,9 +343,7 @@ class _Turn:
         return False
 
     def entry_title(self, entry_id: str) -> str:
-        entry = self.c.knowledge[entry_id]
-        first = (entry.questions.en if self.lang == "en" else entry.questions.nl)[0]
-        return first[:1].upper() + first[1:]
+        return self.c.knowledge[entry_id].title.get(self.lang)
 
     def answer_entry(self, entry_id: str) -> None:
         entry = self.c.knowledge[entry_id]
@@ -356,6 +354,8 @@ class _Turn:
             for r in entry.related[:3]
             if r in self.c.knowledge
         ]
+        if entry_id != "contact" and "contact" in self.c.knowledge:
+            buttons.append(self.btn("kb:contact", "btn_human"))
         if not self.open_step() and self.s.mode != "summary":
             buttons.append(self.btn("menu", "btn_menu"))
         self.say(body, buttons)

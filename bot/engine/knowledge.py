@@ -1,14 +1,18 @@
 """The knowledge index: which entry answers a free question, if any.
 
 The engine only depends on the :class:`KnowledgeIndex` protocol; :class:`FuzzyIndex` is the
-implementation built from the content at load time.
+implementation built from the content at load time. A semantic scorer could sit behind the same
+protocol.
 
 How :class:`FuzzyIndex` scores: the question and every example question are folded (case,
-accents, punctuation), synonyms are mapped to one canonical term, and function words are dropped.
-Each remaining query word is matched to the vocabulary with rapidfuzz, so typos still count.
-Words are weighted by how rare they are across entries (a word every entry uses says little),
-and an example's score is mostly the weighted F1 of the words it shares with the question, plus a
-little whole-string similarity to break ties. An entry scores as its best example.
+accents, punctuation), synonyms are mapped to one canonical term, function words are dropped and
+the remaining words lightly stemmed. A query word that is not in the vocabulary is matched with
+rapidfuzz (typos) or split into two known words (Dutch compounds: "studiekosten"). Words weigh
+by how rare they are across entries, and an example's score is mostly the weighted F1 of the
+words it shares with the question, plus a little whole-string similarity to break ties. An entry
+scores as its best example, plus a small bonus for query words that occur in its answer. An
+inverted index keeps the work per question proportional to the
+examples that share a word with it, not to the size of the knowledge base.
 """
 
 from __future__ import annotations
@@ -16,29 +20,60 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, Protocol
 
 from rapidfuzz import fuzz, process
 
 from bot.engine.text import fold
 
-__all__ = ["FuzzyIndex", "KnowledgeIndex", "Lookup", "Thresholds"]
+__all__ = ["FuzzyIndex", "KnowledgeIndex", "Lookup", "Thresholds", "stem"]
 
 STOPWORDS = frozenset(
     """
     de het een en of in op te ten van voor met aan bij naar om uit over als dan dat die dit
-    deze er hier daar ik je jij u uw we wij mijn mij me jouw jullie zij ze hij haar hem ons
-    onze is ben bent zijn was waren wordt worden word kan kun kunt kunnen mag mogen moet
-    moeten wil wilt willen zou zouden heb hebt heeft hebben had ga gaat gaan doe doet doen
-    wel niet geen nog al ook maar dus toch even eigenlijk precies echt graag iets iemand zo
-    er hoor nou eh he hallo hoi the a an and or in on at to of for with by from as than that
-    this these those it its i you he she we they my me your our their is am are was were be
-    been being do does did can could may might must should would will shall have has had not
-    no any some just also so please hi hello there
+    deze er hier daar ik je jij u uw we wij mijn mij me jouw jullie zij ze hij haar hem ons onze
+    is ben bent zijn was waren wordt worden word kan kun kunt kunnen mag mogen moet moeten wil
+    wilt willen zou zouden heb hebt heeft hebben had ga gaat gaan doe doet doen wel niet geen
+    nog al ook maar dus toch even eigenlijk precies echt graag iets iemand zo hoor nou eh he
+    hallo hoi the a an and or in on at to of for with by from as than that this these those it
+    its i you he she we they my me your our their is am are was were be been being do does did
+    can could may might must should would will shall have has had not no any some just also so
+    please hi hello there
     """.split()
 )
-# Question words stay: "wat is de mkb-route" and "waar kan ik de mkb-route volgen" share every
-# other word but ask different things.
+# Question words are kept on purpose: "wat is de mkb-route" and "waar kan ik de mkb-route
+# volgen" share every other word but ask different things.
+
+_DOUBLED = frozenset("bdfgklmnprst")
+
+
+def stem(word: str) -> str:
+    """A light Dutch/English stem: plural and verb endings off ("opleidingen" -> "opleiding")."""
+    if len(word) > 4 and word.endswith("en"):
+        word = word[:-2]
+        if len(word) > 3 and word[-1] == word[-2] and word[-1] in _DOUBLED:
+            word = word[:-1]  # "kosten" -> "kost", "stoppen" -> "stop"
+    elif len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word
+
+
+def char_ngrams(text: str, low: int = 2, high: int = 4) -> dict[str, int]:
+    """Character n-grams inside space-padded words, with counts ("werkt" shares "werk")."""
+    grams: dict[str, int] = {}
+    for word in text.split():
+        padded = f" {word} "
+        for n in range(low, high + 1):
+            for i in range(len(padded) - n + 1):
+                g = padded[i : i + n]
+                grams[g] = grams.get(g, 0) + 1
+    return grams
+
+
+def _unit(vector: dict[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(v * v for v in vector.values()))
+    return {k: v / norm for k, v in vector.items()} if norm else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +81,14 @@ class Lookup:
     """The index's verdict on a question: answer one entry, offer a few, or none."""
 
     status: Literal["answer", "ambiguous", "none"]
-    ids: tuple[str, ...] = ()
-    score: float = 0.0
+    ids: tuple[str, ...] = ()  # the answer, or the suggestions when ambiguous
+    score: float = 0.0  # the best entry's score
+    runners_up: tuple[str, ...] = ()  # the next best entries, for tools and diagnostics
 
 
 class KnowledgeIndex(Protocol):
-    def lookup(self, text: str, lang: str) -> Lookup:
-        """Find the entry that answers ``text``."""
+    def lookup(self, text: str, lang: str, audience: str | None = None) -> Lookup:
+        """Find the entry that answers ``text``, preferring entries for ``audience``."""
         ...
 
 
@@ -60,13 +96,19 @@ class KnowledgeIndex(Protocol):
 class Thresholds:
     """Scores (0-100) that separate a confident answer from a 'did you mean' and from nothing."""
 
-    answer: float = 60.0
-    suggest: float = 35.0
-    margin: float = 8.0
+    # Calibrated on benchmarks/data/knowledge_dev.yaml (python -m benchmarks.knowledge
+    # --calibrate): the most right answers with at most 5% of out-of-scope questions answered.
+    answer: float = 84.0
+    suggest: float = 70.0
+    margin: float = 12.0
+    known: float = 0.7  # the share of the question's word weight the vocabulary must know
+    suggest_known: float = 0.4  # the same, for offering a "Bedoel je...?"
 
 
 class FuzzyIndex:
-    """Weighted word overlap with typo tolerance; see the module docstring."""
+    """Weighted word overlap with typo and compound tolerance; see the module docstring."""
+
+    BODY_IN_PROFILE = 6.0
 
     def __init__(
         self,
@@ -74,9 +116,20 @@ class FuzzyIndex:
         synonyms: Sequence[Sequence[str]] = (),
         thresholds: Thresholds = Thresholds(),
         word_score: float = 85.0,
+        bodies: Mapping[str, str] | None = None,
+        body_weight: float = 10.0,
+        audiences: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.thresholds = thresholds
+        self.f1_points = 70.0
+        self.ratio_share = 0.3
+        self.second_share = 0.2
+        self.profile_points = 100.0
+        self.candidates = 15
         self._word_score = word_score
+        self._body_weight = body_weight
+        self._audiences = {e: frozenset(a) for e, a in (audiences or {}).items()}
+        self.audience_points = 10.0
         self._canon: dict[str, str] = {}
         for group in synonyms:
             folded = [fold(t) for t in group if fold(t)]
@@ -84,86 +137,194 @@ class FuzzyIndex:
                 self._canon.setdefault(term, folded[0])
         # Longest terms first so that "midden en kleinbedrijf" wins over "bedrijf".
         self._terms = sorted(self._canon, key=len, reverse=True)
-        self._examples: list[tuple[str, frozenset[str], str]] = []
+        self._entry: list[str] = []
+        self._words: list[frozenset[str]] = []
+        self._text: list[str] = []
         for entry_id, questions in examples.items():
             for q in questions:
                 words = self.words(q)
                 if words:
-                    self._examples.append((entry_id, words, self.normalise(q)))
+                    self._entry.append(entry_id)
+                    self._words.append(words)
+                    self._text.append(self.normalise(q))
+        postings: dict[str, list[int]] = {}
         entries_with: dict[str, set[str]] = {}
-        for entry_id, words, _ in self._examples:
+        for i, words in enumerate(self._words):
             for w in words:
-                entries_with.setdefault(w, set()).add(entry_id)
-        n = max(1, len({e for e, _, _ in self._examples}))
+                postings.setdefault(w, []).append(i)
+                entries_with.setdefault(w, set()).add(self._entry[i])
+        n = max(1, len(set(self._entry)))
         self._idf = {w: math.log(1 + n / len(ids)) for w, ids in entries_with.items()}
-        self._vocab = sorted(self._idf)
+        self._postings = {w: tuple(ix) for w, ix in postings.items()}
+        self._weight = [sum(self._idf[w] for w in words) for words in self._words]
+        self._max_idf = max(self._idf.values(), default=1.0)
+        by_length: dict[int, list[str]] = {}
+        for w in sorted(self._idf):
+            by_length.setdefault(len(w), []).append(w)
+        self._by_length = by_length
+        # Words of each entry's answer and title: weak evidence for words no example uses.
+        self._body: dict[str, frozenset[str]] = {}
+        for entry_id, body in (bodies or {}).items():
+            for w in self.words(body):
+                if w in self._idf:
+                    self._body[w] = self._body.get(w, frozenset()) | {entry_id}
+        self._similar = lru_cache(maxsize=4096)(self._similar_uncached)
+        self._build_profiles()
+
+    def _build_profiles(self) -> None:
+        """One TF-IDF character n-gram profile per entry: the sum of its examples' vectors.
+
+        Word overlap misses inflections and word order ("wat levert het op als je al werkt"
+        vs "voordelen voor werkenden"); the profile of all of an entry's examples together
+        catches them, and gives every entry a say that a single lucky example cannot.
+        """
+        grams = [char_ngrams(t) for t in self._text]
+        df: dict[str, int] = {}
+        for g in grams:
+            for k in g:
+                df[k] = df.get(k, 0) + 1
+        n = len(grams)
+        self._gram_idf = {k: math.log((1 + n) / (1 + d)) + 1 for k, d in df.items()}
+        profiles: dict[str, dict[str, float]] = {}
+        for entry, g in zip(self._entry, grams, strict=True):
+            vec = _unit({k: (1 + math.log(c)) * self._gram_idf[k] for k, c in g.items()})
+            acc = profiles.setdefault(entry, {})
+            for k, v in vec.items():
+                acc[k] = acc.get(k, 0.0) + v
+        self._profiles = {e: _unit(v) for e, v in profiles.items()}
+
+    def _profile_similarity(self, text: str, entries: Iterable[str]) -> dict[str, float]:
+        """Cosine between the question's n-gram vector and each entry's profile."""
+        grams = char_ngrams(text)
+        query = _unit(
+            {
+                k: (1 + math.log(c)) * self._gram_idf[k]
+                for k, c in grams.items()
+                if k in self._gram_idf
+            }
+        )
+        out: dict[str, float] = {}
+        for entry in entries:
+            profile = self._profiles[entry]
+            out[entry] = sum(v * profile.get(k, 0.0) for k, v in query.items())
+        return out
 
     def normalise(self, text: str) -> str:
         """Fold the text and map synonyms to their canonical term."""
         folded = f" {fold(text)} "
-        for term in self._terms:
-            if f" {term} " in folded:
-                folded = folded.replace(f" {term} ", f" {self._canon[term]} ")
+        if any(f" {t} " in folded for t in self._terms):
+            for term in self._terms:
+                if f" {term} " in folded:
+                    folded = folded.replace(f" {term} ", f" {self._canon[term]} ")
         return folded.strip()
 
     def words(self, text: str) -> frozenset[str]:
-        """The content words of a text: synonyms canonical, function words dropped."""
+        """The content words of a text: synonyms canonical, function words dropped, stemmed."""
         words = self.normalise(text).split()
-        return frozenset(w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit()))
-
-    def _similar(self, word: str) -> dict[str, float]:
-        """Vocabulary words close to ``word`` (exact match 1.0, typos a little less)."""
-        if word in self._idf:
-            return {word: 1.0}
-        if len(word) < 4:
-            return {}
-        hits = process.extract(
-            word, self._vocab, scorer=fuzz.ratio, score_cutoff=self._word_score, limit=5
+        return frozenset(
+            stem(w) for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())
         )
-        return {w: score / 100 for w, score, _ in hits}
 
-    def scores(self, text: str) -> list[tuple[str, float]]:
-        """Best score (0-100) per entry, highest first."""
+    def _similar_uncached(self, word: str) -> tuple[tuple[str, float], ...]:
+        """Vocabulary words that stand for ``word``: itself, typo neighbours, or compound parts."""
+        if word in self._idf:
+            return ((word, 1.0),)
+        if len(word) < 4:
+            return ()
+        # ratio >= 85 needs lengths within about a third of each other: search only those.
+        lo, hi = int(len(word) * 0.74), int(len(word) * 1.35) + 1
+        vocab = [w for n in range(lo, hi + 1) for w in self._by_length.get(n, ())]
+        hits = process.extract(
+            word, vocab, scorer=fuzz.ratio, score_cutoff=self._word_score, limit=3
+        )
+        if hits:
+            return tuple((w, score / 100) for w, score, _ in hits)
+        for cut in range(3, len(word) - 2):
+            head, tail = word[:cut], stem(word[cut:])
+            if head in self._idf and tail in self._idf:
+                return ((head, 0.9), (tail, 0.9))
+        return ()
+
+    def scores(self, text: str, audience: str | None = None) -> list[tuple[str, float]]:
+        """Entries that share something with ``text``, best first, with their scores."""
+        return self._rank(text, audience)[0]
+
+    def _rank(
+        self, text: str, audience: str | None = None
+    ) -> tuple[list[tuple[str, float]], float]:
+        """The ranking, and the share of the question's weight the vocabulary knows."""
         query = self.words(text)
-        if not query or not self._examples:
-            return []
-        matches = {q: self._similar(q) for q in query}
-        unknown_weight = max(self._idf.values(), default=1.0)
-        q_weight = {
-            q: max((self._idf[w] for w in m), default=unknown_weight) for q, m in matches.items()
-        }
-        q_total = sum(q_weight.values())
+        if not query:
+            return [], 0.0
+        shared: dict[int, float] = {}
+        covered: dict[int, float] = {}
+        in_body: dict[str, float] = {}
+        q_total = 0.0
+        q_known = 0.0
+        for q in sorted(query):  # a fixed order keeps float sums identical run to run
+            similar = self._similar(q)
+            weight = max((self._idf[w] for w, _ in similar), default=self._max_idf)
+            q_total += weight
+            if similar:
+                q_known += weight
+            for entry in sorted({e for w, _ in similar for e in self._body.get(w, ())}):
+                in_body[entry] = in_body.get(entry, 0.0) + weight
+            best: dict[int, tuple[float, float]] = {}
+            for w, sim in similar:
+                cover = self._idf[w] * sim
+                for ex in self._postings[w]:
+                    old = best.get(ex)
+                    if old is None or sim > old[0]:
+                        best[ex] = (sim, cover)
+            for ex, (sim, cover) in best.items():
+                shared[ex] = shared.get(ex, 0.0) + weight * sim
+                covered[ex] = covered.get(ex, 0.0) + cover
+        if not shared:
+            return [], q_known / q_total
         whole = self.normalise(text)
-        best: dict[str, float] = {}
-        for entry_id, words, example in self._examples:
-            shared = 0.0
-            covered = 0.0
-            for q, similar in matches.items():
-                hit = max((sim for w, sim in similar.items() if w in words), default=0.0)
-                if hit:
-                    shared += q_weight[q] * hit
-                    covered += max(self._idf[w] * sim for w, sim in similar.items() if w in words)
-            if not shared:
-                continue
-            precision = shared / q_total
-            recall = covered / sum(self._idf[w] for w in words)
+        result: dict[str, tuple[float, float]] = {}
+        bonus = {e: self._body_weight * hit / q_total for e, hit in in_body.items()}
+        for ex, hit in shared.items():
+            precision = hit / q_total
+            recall = min(1.0, covered[ex] / self._weight[ex])
             f1 = 2 * precision * recall / (precision + recall)
             # The whole-string similarity breaks ties between examples sharing the same words.
-            score = 70 * f1 + 0.3 * fuzz.ratio(whole, example)
-            if score > best.get(entry_id, 0.0):
-                best[entry_id] = score
-        return sorted(best.items(), key=lambda kv: kv[1], reverse=True)
+            score = self.f1_points * f1 + self.ratio_share * fuzz.ratio(whole, self._text[ex])
+            entry = self._entry[ex]
+            first, runner = result.get(entry, (0.0, 0.0))
+            if score > first:
+                result[entry] = (score, first)
+            elif score > runner:
+                result[entry] = (first, score)
+        # An entry whose other examples agree earns a little more than one lucky example.
+        words = {
+            e: first + self.second_share * runner + bonus.get(e, 0.0)
+            for e, (first, runner) in result.items()
+        }
+        top = sorted(words, key=lambda e: (-words[e], e))[: self.candidates]
+        profile = self._profile_similarity(whole, top)
+        final = {e: words[e] + self.profile_points * profile[e] for e in top}
+        if audience:
+            # "wat kost het voor mij?" means tuition from a student, wages from an employer.
+            for e in final:
+                if audience in self._audiences.get(e, ()):
+                    final[e] += self.audience_points
+        ranked = sorted(final.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ranked, q_known / q_total
 
-    def lookup(self, text: str, lang: str) -> Lookup:
-        ranked = self.scores(text)
+    def lookup(self, text: str, lang: str, audience: str | None = None) -> Lookup:
+        ranked, known = self._rank(text, audience)
         if not ranked:
             return Lookup("none")
         t = self.thresholds
         top_id, top = ranked[0]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
-        if top >= t.answer and top - second >= t.margin:
-            return Lookup("answer", (top_id,), top)
-        if top >= t.suggest:
+        others = tuple(i for i, _ in ranked[1:4])
+        # A question with words the knowledge base has never seen ("subsidie voor
+        # zonnepanelen") is probably about something else: no confident answer then.
+        if top >= t.answer and top - second >= t.margin and known >= t.known:
+            return Lookup("answer", (top_id,), top, others)
+        if top >= t.suggest and known >= t.suggest_known:
             close = tuple(i for i, s in ranked[:3] if s >= t.suggest and top - s < 20)
-            return Lookup("ambiguous", close, top)
-        return Lookup("none", (), top)
+            return Lookup("ambiguous", close, top, others)
+        return Lookup("none", (), top, others)

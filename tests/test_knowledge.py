@@ -1,0 +1,228 @@
+"""The knowledge matcher: normalisation, synonyms, typos, thresholds, out of scope, English."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.content.bundle import Content
+from bot.engine.knowledge import FuzzyIndex, Thresholds, stem
+from bot.engine.text import fold
+from tests.conftest import ROOT
+
+EXAMPLES = {
+    "collegegeld": ["hoeveel collegegeld betaal ik", "wat kost de studie"],
+    "werkweek": ["hoeveel dagen werk ik en hoeveel dagen school", "how many days at work"],
+    "ad-of-bachelor": ["wat is het verschil tussen een ad en een bachelor"],
+}
+SYNONYMS = [["associate degree", "ad", "associate-degree"], ["collegegeld", "lesgeld", "tuition"]]
+
+
+@pytest.fixture
+def index() -> FuzzyIndex:
+    return FuzzyIndex(EXAMPLES, SYNONYMS)
+
+
+def test_folding_strips_case_accents_and_punctuation() -> None:
+    assert fold("  Wát kóst  het?! ") == "wat kost het"
+    assert fold("ＭＫＢ-route") == "mkb route"  # NFKC full-width letters
+
+
+def test_synonyms_map_to_one_term(index: FuzzyIndex) -> None:
+    assert index.normalise("AD of Associate-Degree?") == "associate degree of associate degree"
+    assert index.lookup("hoeveel lesgeld betaal ik", "nl").ids == ("collegegeld",)
+    assert index.lookup("verschil associate degree en bachelor", "nl").ids == ("ad-of-bachelor",)
+
+
+def test_light_stemming() -> None:
+    assert stem("opleidingen") == "opleiding"
+    assert stem("kosten") == "kost"
+    assert stem("werkgevers") == "werkgever"
+    assert stem("employers") == "employer"
+    assert stem("dagen") == "dag"
+    assert stem("ad") == "ad"
+
+
+def test_typos_and_compounds_still_match(index: FuzzyIndex) -> None:
+    assert index.lookup("hoeveel colegegeld betaal ik", "nl").ids == ("collegegeld",)
+    found = index.lookup("hoeveel werkdagen en schooldagen", "nl")
+    assert found.ids and found.ids[0] == "werkweek"
+
+
+def test_english_questions(index: FuzzyIndex) -> None:
+    found = index.lookup("how many days do I work", "en")
+    assert found.status == "answer" and found.ids == ("werkweek",)
+
+
+def test_three_outcomes_follow_the_thresholds() -> None:
+    strict = FuzzyIndex(EXAMPLES, SYNONYMS, Thresholds(answer=150, suggest=30, margin=0, known=0))
+    lenient = FuzzyIndex(EXAMPLES, SYNONYMS, Thresholds(answer=30, suggest=20, margin=0, known=0))
+    q = "wat kost de studie per jaar"
+    assert strict.lookup(q, "nl").status == "ambiguous"
+    assert lenient.lookup(q, "nl").status == "answer"
+    assert strict.lookup("de kat krabt de krullen van de trap", "nl").status == "none"
+
+
+def test_unknown_words_block_a_confident_answer() -> None:
+    """'subsidie voor zonnepanelen' shares a word but is about something else entirely."""
+    examples = {"subsidie": ["is er subsidie voor de begeleiding"], "duur": ["hoe lang duurt het"]}
+    t = Thresholds(answer=30, suggest=20, margin=0, known=0.7)
+    index = FuzzyIndex(examples, (), t)
+    assert index.lookup("is er subsidie voor de begeleiding", "nl").status == "answer"
+    assert index.lookup("is er subsidie voor zonnepanelen", "nl").status == "ambiguous"
+    assert index.lookup("subsidie zonnepanelen warmtepomp", "nl").status == "none"
+
+
+def test_nothing_shared_means_no_match(index: FuzzyIndex) -> None:
+    assert index.lookup("", "nl").status == "none"
+    assert index.lookup("?!", "nl").status == "none"
+    assert index.lookup("pizza bezorgen", "nl").status == "none"
+
+
+OUT_OF_SCOPE = [
+    "wat voor weer wordt het morgen",
+    "hoe laat vertrekt de trein naar Zwolle",
+    "waar kan ik parkeren bij de hogeschool",
+    "hoe word ik huisarts",
+    "kan ik een lening krijgen voor een auto",
+    "who won the football match yesterday",
+    "asdfghjkl",
+    "vertel een mop",
+]
+
+
+@pytest.mark.parametrize("question", OUT_OF_SCOPE)
+def test_out_of_scope_questions_get_no_confident_answer(content: Content, question: str) -> None:
+    assert content.index.lookup(question, "nl").status != "answer"
+
+
+@pytest.mark.parametrize(
+    ("question", "lang", "entry"),
+    [
+        ("wat is de mkb route", "nl", "wat-is-de-mkb-route"),
+        ("what is the mkb route", "en", "wat-is-de-mkb-route"),
+        ("hoeveel dagen werk ik", "nl", "werkweek"),
+        ("wie betaalt het collegegeld", "nl", "collegegeld"),
+        ("krijg ik salaris", "nl", "salaris-en-contract"),
+        ("how long does it take", "en", "duur"),
+        ("bestaat het stap budget nog", "nl", "stap-budget"),
+    ],
+)
+def test_shipped_knowledge_answers_common_questions(
+    content: Content, question: str, lang: str, entry: str
+) -> None:
+    found = content.index.lookup(question, lang)
+    assert (found.status, found.ids[:1]) == ("answer", (entry,))
+
+
+def _eval_items(name: str) -> list[dict[str, str | None]]:
+    path = ROOT / "benchmarks" / "data" / name
+    items: list[dict[str, str | None]] = yaml.safe_load(path.read_text(encoding="utf-8"))[
+        "questions"
+    ]
+    return items
+
+
+def test_held_out_evaluation_set_meets_the_targets(content: Content) -> None:
+    """Top-1 >= 90% on in-scope questions, <= 5% out-of-scope answered confidently."""
+    items = _eval_items("knowledge_eval.yaml")
+    inscope = [i for i in items if i["id"]]
+    oos = [i for i in items if not i["id"]]
+    assert len(inscope) >= 150 and len(oos) >= 30
+    index = content.index
+    assert isinstance(index, FuzzyIndex)
+    top1 = sum(1 for i in inscope if (r := index.scores(str(i["q"]))) and r[0][0] == i["id"])
+    confident_oos = [
+        i["q"] for i in oos if content.index.lookup(str(i["q"]), str(i["lang"])).status == "answer"
+    ]
+    assert top1 / len(inscope) >= 0.90, f"top-1 {top1}/{len(inscope)}"
+    assert len(confident_oos) / len(oos) <= 0.05, confident_oos
+
+
+def test_evaluation_questions_are_not_copies_of_examples(content: Content) -> None:
+    examples = {
+        fold(q) for e in content.knowledge.values() for q in (*e.questions.nl, *e.questions.en)
+    }
+    for name in ("knowledge_eval.yaml", "knowledge_dev.yaml"):
+        copied = [i["q"] for i in _eval_items(name) if fold(str(i["q"])) in examples]
+        assert not copied, f"{name} repeats example questions: {copied}"
+
+
+def _cli(args: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ask", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_ask_prints_the_answer_with_its_source() -> None:
+    proc = _cli(["hoeveel", "dagen", "werk", "ik"])
+    assert proc.returncode == 0, proc.stderr
+    assert "Bron:" in proc.stdout and "Hoeveel dagen werk en school?" in proc.stdout
+
+
+def test_ask_json_contract() -> None:
+    proc = _cli(["--json", "--lang", "en", "how long does it take"])
+    out = json.loads(proc.stdout)
+    assert set(out) == {"q", "id", "score", "alternatives"} and out["id"] == "duur"
+    proc = _cli(["--json", "hoe laat gaat de trein naar Zwolle"])
+    assert json.loads(proc.stdout)["id"] is None
+
+
+def test_ask_jsonl_answers_every_line_in_order() -> None:
+    lines = [
+        json.dumps({"q": "wat is een ad", "lang": "nl"}),
+        "not json",
+        json.dumps({"q": 5}),
+        json.dumps({"q": "what does it cost an employer", "lang": "en"}),
+        json.dumps({"q": "x", "lang": "de"}),
+    ]
+    proc = _cli(["--jsonl"], "\n".join(lines) + "\n")
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(out) == 5
+    assert out[0]["id"] == "ad-of-bachelor"
+    assert "error" in out[1] and "error" in out[2] and "error" in out[4]
+    assert out[3]["q"] == "what does it cost an employer"
+
+
+def test_content_check_reports_knowledge_problems(tmp_path: Path) -> None:
+    import shutil
+
+    from bot.content.loader import ContentError, load_content
+
+    for folder in ("flows", "knowledge"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    route = tmp_path / "knowledge" / "route.yaml"
+    text = route.read_text(encoding="utf-8")
+    start = text.index("  - id: werkweek")
+    end = text.index("  - id: ", start + 10)
+    route.write_text(text[:start] + text[end:], encoding="utf-8")  # drop a required entry
+    student = tmp_path / "knowledge" / "student.yaml"
+    text = student.read_text(encoding="utf-8")
+    first_q = yaml.safe_load(text)["entries"][0]["questions"]["nl"][0]
+    student.write_text(
+        text.replace(f'- "{first_q}"', f'- "{first_q}"\n        - "hoeveel dagen werk ik"', 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(ContentError) as info:
+        load_content(tmp_path)
+    errors = "\n".join(info.value.errors)
+    assert "required entry 'werkweek' is missing" in errors
+    assert "related: id 'werkweek' does not exist" in errors
+
+
+def test_the_users_audience_breaks_ties(content: Content) -> None:
+    """In the student questionnaire "what does it cost me" means tuition, for employers wages."""
+    question = "wat kost het voor mij als student"
+    assert content.index.lookup(question, "nl").status == "ambiguous"
+    assert content.index.lookup(question, "nl", "student").ids == ("collegegeld",)
+    assert content.index.lookup(question, "nl", "werkgever").ids[0] == "kosten-werkgever"
