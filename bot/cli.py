@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from bot.content.loader import ContentError, content_warnings, load_content
 from bot.content.models import LANGS
 from bot.engine.text import fill
 from bot.engine.types import MAX_INBOUND
+from bot.logs import configure
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
@@ -145,6 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--jsonl", action="store_true", help="JSON lines on stdin/stdout")
     chat.add_argument("--user", default="terminal", help="user id for the interactive chat")
     chat.add_argument("--lang", choices=["nl", "en"], default=None, help="language of a new chat")
+    sub.add_parser("run", help="run the Telegram bot with long polling")
+    sub.add_parser("webhook", help="run the Telegram bot behind a webhook")
     ask = sub.add_parser("ask", help="ask the knowledge base a question")
     ask.add_argument("question", nargs="*", help="the question")
     ask.add_argument("--lang", choices=["nl", "en"], default=None)
@@ -160,14 +162,28 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mkbroute`` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure("WARNING")
     settings = _settings()
     if args.command == "chat":
         try:
             asyncio.run(_chat(settings, args.jsonl, args.user, args.lang))
         except KeyboardInterrupt:
             return 130
+        return 0
+    if args.command in ("run", "webhook"):
+        from bot.adapters import telegram
+
+        secrets = [
+            s.get_secret_value()
+            for s in (settings.telegram_token, settings.webhook_secret)
+            if s is not None
+        ]
+        configure(settings.log_level, secrets)
+        content = _content(settings)
+        if args.command == "run":
+            telegram.run_polling(settings, content)
+        else:
+            telegram.run_webhook(settings, content)
         return 0
     if args.command == "ask":
         return _ask(settings, args)

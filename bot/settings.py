@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -15,6 +16,8 @@ from bot.engine.knowledge import Thresholds
 __all__ = ["Settings"]
 
 _KB = Thresholds()
+_TOKEN = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{20,100}")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
@@ -30,6 +33,47 @@ class Settings(BaseSettings):
     kb_margin: float = Field(default=_KB.margin, ge=0, le=200)
     kb_known: float = Field(default=_KB.known, ge=0, le=1)
     kb_suggest_known: float = Field(default=_KB.suggest_known, ge=0, le=1)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # Per-user flood control: a burst, then this many messages a minute.
+    flood_burst: int = Field(default=8, ge=1, le=1000)
+    flood_per_minute: int = Field(default=40, ge=1, le=6000)
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        # The token itself never appears in an error message.
+        if not _TOKEN.fullmatch(value.get_secret_value().strip()):
+            raise ValueError(
+                "does not look like a bot token (digits, a colon, then letters, digits, _ or -); "
+                "get one from @BotFather"
+            )
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not _SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("use 1 to 256 characters: letters, digits, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("telegram_api_url", "telegram_file_url", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from bot.content.conditions import All, AnyOf, Condition, Eq, Not, parse_condition
 
 __all__ = [
+    "COMMANDS",
     "LANGS",
     "AltTexts",
     "Audience",
@@ -34,6 +35,18 @@ __all__ = [
 ]
 
 LANGS: tuple[str, ...] = ("nl", "en")
+# The commands every adapter understands, in menu order.
+COMMANDS: tuple[str, ...] = (
+    "start",
+    "menu",
+    "vraag",
+    "terug",
+    "opnieuw",
+    "stop",
+    "privacy",
+    "taal",
+    "help",
+)
 Verdict = Literal["geschikt", "mogelijk", "nog_niet"]
 InputKind = Literal["name", "email", "phone", "text"]
 Audience = Literal["algemeen", "student", "werkende", "werkgever", "hogeschool"]
@@ -181,6 +194,7 @@ class Messages(_Frozen):
     lead_cancelled: Text
     use_buttons: Text
     error_retry: Text
+    error_generic: Text
     btn_back: Text
     btn_restart: Text
     btn_menu: Text
@@ -190,6 +204,20 @@ class Messages(_Frozen):
     btn_edit: Text
     btn_privacy: Text
     btn_human: Text
+    non_text: Text
+    group_private: Text
+    flood_notice: Text
+    # Descriptions for the Telegram command menu (setMyCommands), one per command.
+    commands: dict[str, Text]
+
+    @field_validator("commands")
+    @classmethod
+    def _all_commands(cls, value: dict[str, Text]) -> dict[str, Text]:
+        missing = [c for c in COMMANDS if c not in value]
+        unknown = [c for c in value if c not in COMMANDS]
+        if missing or unknown:
+            raise ValueError(f"commands: missing {missing}, unknown {unknown}")
+        return value
 
     @field_validator("privacy_version", mode="before")
     @classmethod

@@ -1,0 +1,438 @@
+"""The Telegram adapter: python-telegram-bot glue around the same Runtime the console uses.
+
+Every private text message, command and button press becomes an :class:`Inbound` for
+``Runtime.handle``; replies are sent only after the runtime committed. Everything else (groups,
+photos, floods) is answered here without touching the conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType, MessageLimit
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.content.bundle import Content
+from bot.content.models import COMMANDS
+from bot.engine.types import Inbound, Reply
+from bot.runtime import Result, Runtime
+from bot.settings import Settings
+from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+
+__all__ = ["FloodGuard", "TelegramAdapter", "build_application", "keyboard", "split_text"]
+
+log = logging.getLogger(__name__)
+
+# Opt in to PTB's future timedelta durations (RetryAfter.retry_after); the int form is deprecated.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+CHANNEL = "telegram"
+GROUP_NOTICE_EVERY = 3600.0  # seconds between "write me privately" notices in one group
+FLOOD_NOTICE_EVERY = 60.0
+SHORT_LABEL = 18  # labels up to this length share a keyboard row
+SEND_ATTEMPTS = 4
+MAX_RETRY_AFTER = 30.0
+
+
+def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
+    """Cut a long reply into messages under Telegram's limit, at paragraph or line breaks."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n\n", 0, limit)
+        if cut <= 0:
+            cut = rest.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    parts.append(rest)
+    return [p for p in parts if p]
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """An inline keyboard: short labels two to a row, long ones on a row of their own."""
+    if not reply.buttons:
+        return None
+    rows: list[list[InlineKeyboardButton]] = []
+    pending: list[InlineKeyboardButton] = []
+    for b in reply.buttons:
+        # Callback data is limited to 64 bytes; content ids are capped well below that.
+        button = InlineKeyboardButton(
+            b.label, callback_data=b.id.encode()[:64].decode("utf-8", "ignore")
+        )
+        if len(b.label) <= SHORT_LABEL:
+            pending.append(button)
+            if len(pending) == 2:
+                rows.append(pending)
+                pending = []
+        else:
+            if pending:
+                rows.append(pending)
+                pending = []
+            rows.append([button])
+    if pending:
+        rows.append(pending)
+    return InlineKeyboardMarkup(rows)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+    noticed: float = float("-inf")
+
+
+@dataclass
+class FloodGuard:
+    """Per-user token bucket: a burst, then a steady rate; one notice a minute when exceeded."""
+
+    burst: int = 10
+    per_minute: int = 30
+    clock: Callable[[], float] = field(default=time.monotonic)
+    _buckets: dict[int, _Bucket] = field(default_factory=dict)
+
+    def check(self, user_id: int) -> str:
+        """'ok' to process, 'notice' to drop with the flood notice, 'drop' to drop silently."""
+        now = self.clock()
+        bucket = self._buckets.get(user_id)
+        if bucket is None:
+            bucket = self._buckets[user_id] = _Bucket(float(self.burst), now)
+            if len(self._buckets) > 50_000:
+                self._forget(now)
+        bucket.tokens = min(
+            float(self.burst), bucket.tokens + (now - bucket.stamp) * self.per_minute / 60.0
+        )
+        bucket.stamp = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return "ok"
+        if now - bucket.noticed >= FLOOD_NOTICE_EVERY:
+            bucket.noticed = now
+            return "notice"
+        return "drop"
+
+    def _forget(self, now: float) -> None:
+        """Bound memory: forget users whose bucket has long been full again."""
+        idle = 2 * 60.0 * self.burst / self.per_minute + FLOOD_NOTICE_EVERY
+        for uid in [u for u, b in self._buckets.items() if now - b.stamp > idle]:
+            del self._buckets[uid]
+
+
+class TelegramAdapter:
+    """Translates updates to Inbound values and renders Replies as Telegram messages."""
+
+    def __init__(self, settings: Settings, content: Content) -> None:
+        self.settings = settings
+        self.content = content
+        self.runtime: Runtime | None = None
+        self.flood = FloodGuard(settings.flood_burst, settings.flood_per_minute)
+        self._group_noticed: dict[int, float] = {}
+
+    # ----------------------------------------------------------------- wiring
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        private = filters.ChatType.PRIVATE
+        app.add_handler(
+            MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT, self.on_text)
+        )
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        app.add_handler(
+            MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, self.on_other)
+        )
+        app.add_handler(MessageHandler(filters.ChatType.GROUPS, self.on_group))
+        # Edited messages and channel posts are ignored on purpose: an edit does not change an
+        # answer that was already acknowledged.
+        app.add_error_handler(self.on_error)
+
+    async def commands(self, app: Application) -> None:  # type: ignore[type-arg]
+        """Register the command menu in Dutch (the default) and English."""
+        cmds = self.content.messages.commands
+        for lang in ("nl", "en"):
+            menu = [BotCommand(c, cmds[c].get(lang)) for c in COMMANDS]
+            await app.bot.set_my_commands(menu, language_code=None if lang == "nl" else lang)
+
+    # ----------------------------------------------------------------- handlers
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A private text message or /command: run it through the conversation."""
+        message = update.effective_message
+        user = update.effective_user
+        if message is None or user is None or message.text is None:
+            return
+        if not await self._allowed(update, context):
+            return
+        inbound = Inbound.from_text(message.text, user.language_code)
+        await self._handle(update, context, inbound)
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A pressed inline button: answer the callback, run it, then retire the old keyboard."""
+        query = update.callback_query
+        user = update.effective_user
+        if query is None or user is None:
+            return
+        try:
+            chat = query.message.chat if query.message else None
+            if chat is None or chat.type != ChatType.PRIVATE or not query.data:
+                return
+            if not await self._allowed(update, context):
+                return
+            result = await self._handle(
+                update, context, Inbound.button(query.data, user.language_code)
+            )
+            if result and not result.failed and query.message is not None:
+                await self._retire_keyboard(update, query.data)
+        finally:
+            # Always stop the spinner on the user's button, whatever happened above.
+            try:
+                await query.answer()
+            except TelegramError as exc:
+                log.info("answerCallbackQuery failed (%s)", type(exc).__name__)
+
+    async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo, sticker, voice message, location, ... in a private chat."""
+        if not await self._allowed(update, context):
+            return
+        await self._say(context, update, self.content.messages.non_text.get(self._lang(update)))
+
+    async def on_group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """In a group: only say, now and then, that conversations happen in private."""
+        chat = update.effective_chat
+        message = update.effective_message
+        if chat is None or message is None or not message.text:
+            return
+        addressed = message.text.startswith("/") or (
+            context.bot.username and f"@{context.bot.username}" in message.text
+        )
+        now = time.monotonic()
+        if not addressed or now - self._group_noticed.get(chat.id, -1e9) < GROUP_NOTICE_EVERY:
+            return
+        self._group_noticed[chat.id] = now
+        await self._say(
+            context, update, self.content.messages.group_private.get(self._lang(update))
+        )
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the exception type and update id only: an update holds personal data."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("error while handling update %s: %s", update_id, type(context.error).__name__)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            if update.effective_chat.type != ChatType.PRIVATE:
+                return
+            text = self.content.messages.error_generic.get(self._lang(update))
+            with contextlib.suppress(TelegramError):
+                await context.bot.send_message(update.effective_chat.id, text)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _lang(self, update: Update) -> str:
+        code = (update.effective_user.language_code if update.effective_user else None) or ""
+        code = code.split("-", 1)[0]
+        return code if code in ("nl", "en") else self.settings.default_language
+
+    async def _allowed(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        user = update.effective_user
+        if user is None:
+            return False
+        verdict = self.flood.check(user.id)
+        if verdict == "notice":
+            await self._say(
+                context, update, self.content.messages.flood_notice.get(self._lang(update))
+            )
+        return verdict == "ok"
+
+    async def _handle(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, inbound: Inbound
+    ) -> Result | None:
+        assert self.runtime is not None, "the runtime starts in post_init"
+        user = update.effective_user
+        chat = update.effective_chat
+        if user is None or chat is None:
+            return None
+        result = await self.runtime.handle(
+            f"tg:{user.id}", inbound, channel=CHANNEL, inbound_id=str(update.update_id)
+        )
+        await self.send(context, chat.id, result.replies)
+        return result
+
+    async def send(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, replies: Sequence[Reply]
+    ) -> None:
+        """Send replies in order; the keyboard goes with the last part of a long reply.
+
+        The answer is already stored when this runs, so a transient failure is retried
+        rather than leaving the user without the next question.
+        """
+        for reply in replies:
+            parts = split_text(reply.text)
+            for i, part in enumerate(parts):
+                markup = keyboard(reply) if i == len(parts) - 1 else None
+                if not await self._send_one(context, chat_id, part, markup):
+                    return
+
+    async def _send_one(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+    ) -> bool:
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                await context.bot.send_message(chat_id, text, reply_markup=markup)
+                return True
+            except Forbidden:
+                log.info("the user blocked the bot; reply dropped")
+                return False
+            except RetryAfter as exc:
+                wait = exc.retry_after
+                delay = wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
+                await asyncio.sleep(min(delay, MAX_RETRY_AFTER))
+            except (TimedOut, NetworkError) as exc:
+                if isinstance(exc, BadRequest):
+                    log.warning("reply refused by Telegram (%s)", type(exc).__name__)
+                    return False
+                await asyncio.sleep(0.5 * 2**attempt)
+        log.warning("reply not delivered after %d attempts", SEND_ATTEMPTS)
+        return False
+
+    async def _say(self, context: ContextTypes.DEFAULT_TYPE, update: Update, text: str) -> None:
+        chat = update.effective_chat
+        if chat is not None:
+            await self.send(context, chat.id, [Reply(text)])
+
+    async def _retire_keyboard(self, update: Update, pressed: str) -> None:
+        """Show what was chosen and remove the buttons, so they cannot be pressed twice."""
+        query = update.callback_query
+        message = query.message if query else None
+        if query is None or not isinstance(message, Message) or not message.text:
+            return
+        markup = message.reply_markup
+        label = next(
+            (
+                b.text
+                for row in (markup.inline_keyboard if markup else ())
+                for b in row
+                if b.callback_data == pressed
+            ),
+            None,
+        )
+        text = f"{message.text}\n\n✔️ {label}" if label else message.text
+        try:
+            if len(text) <= MessageLimit.MAX_TEXT_LENGTH:
+                await query.edit_message_text(text, reply_markup=None)
+            else:
+                await query.edit_message_reply_markup(reply_markup=None)
+        except BadRequest as exc:
+            # Too old to edit, or already edited by an earlier press: nothing to retire.
+            log.debug("keyboard not retired (%s)", type(exc).__name__)
+
+
+def build_application(
+    settings: Settings, content: Content, request: BaseRequest | None = None
+) -> Application:  # type: ignore[type-arg]
+    """The PTB application with our handlers; the database opens in its own event loop.
+
+    ``request`` replaces PTB's HTTP layer (tests use an offline one).
+    """
+    if settings.telegram_token is None:
+        raise SystemExit(
+            "MKBROUTE_TELEGRAM_TOKEN is not set. Create a bot with @BotFather and set the token "
+            "it gives you (see docs/deploy.md)."
+        )
+    adapter = TelegramAdapter(settings, content)
+    state: dict[str, object] = {}
+
+    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+        engine = create_engine(settings.db_url)
+        await upgrade_schema(engine)
+        state["engine"] = engine
+        adapter.runtime = Runtime(
+            content, make_sessionmaker(engine), default_lang=settings.default_language
+        )
+        await adapter.commands(app)
+
+    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+        engine = state.get("engine")
+        if engine is not None:
+            await engine.dispose()  # type: ignore[attr-defined]
+
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(settings.telegram_api_url)
+        .base_file_url(settings.telegram_file_url)
+        .rate_limiter(AIORateLimiter())
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+    adapter.register(app)
+    app.bot_data["adapter"] = adapter
+    return app
+
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+
+
+def run_polling(settings: Settings, content: Content) -> None:
+    """``mkbroute run``: long polling until SIGINT or SIGTERM."""
+    app = build_application(settings, content)
+    # Never drop pending updates: they are messages users sent while the bot was down.
+    app.run_polling(allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+
+
+def run_webhook(settings: Settings, content: Content) -> None:
+    """``mkbroute webhook``: PTB's webhook server, which checks Telegram's secret header."""
+    if settings.webhook_secret is None or settings.webhook_url is None:
+        raise SystemExit(
+            "Webhook mode needs MKBROUTE_WEBHOOK_URL (the public https address) and "
+            "MKBROUTE_WEBHOOK_SECRET (1-256 letters, digits, _ or -); refusing to start without."
+        )
+    app = build_application(settings, content)
+    secret = settings.webhook_secret.get_secret_value()
+    path = settings.webhook_url.rstrip("/").rsplit("/", 1)[-1] or "telegram"
+    app.run_webhook(
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        url_path=path,
+        webhook_url=settings.webhook_url,
+        secret_token=secret,
+        allowed_updates=ALLOWED_UPDATES,
+        drop_pending_updates=False,
+    )

@@ -1,0 +1,370 @@
+"""The Telegram adapter through PTB's real Application.process_update, with an offline bot."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from telegram import Update
+from telegram.ext import Application
+
+from bot.adapters.telegram import (
+    FloodGuard,
+    TelegramAdapter,
+    build_application,
+    keyboard,
+    split_text,
+)
+from bot.content.bundle import Content
+from bot.engine.types import Button, Reply
+from bot.settings import Settings
+from bot.store.models import LeadRow
+from tests.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
+
+USER = 4242
+OTHER = 5151
+
+
+@dataclass
+class Bot:
+    """An offline PTB application and the emulator state behind it."""
+
+    app: Application  # type: ignore[type-arg]
+    state: BotAPIState
+
+    @property
+    def adapter(self) -> TelegramAdapter:
+        adapter = self.app.bot_data["adapter"]
+        assert isinstance(adapter, TelegramAdapter)
+        return adapter
+
+    async def feed(self, update: dict[str, Any]) -> None:
+        if "update_id" not in update:
+            update["update_id"] = self.state.next_update_id()
+        await self.app.process_update(Update.de_json(update, self.app.bot))
+
+    async def say(self, text: str, user: int = USER, **kw: Any) -> None:
+        await self.feed(self.state.message_update(user, text, **kw))
+
+    async def press(self, data: str, user: int = USER) -> None:
+        """Press the button with ``data`` on the latest message that offers it."""
+        message = self.last_with(data, user)
+        await self.feed(self.state.callback_update(user, message.message_id, data))
+
+    def last_with(self, data: str, user: int = USER) -> Any:
+        for sent in reversed(self.state.sent):
+            if sent.chat_id == user and any(d == data for _, d in sent.buttons):
+                return sent
+        raise AssertionError(f"no message to {user} offers {data!r}")
+
+    def texts(self, user: int = USER) -> list[str]:
+        return [s.text for s in self.state.sent if s.chat_id == user and s.method == "sendMessage"]
+
+    def last(self, user: int = USER) -> str:
+        return self.texts(user)[-1]
+
+
+def settings(tmp_path: Path, **kw: Any) -> Settings:
+    return Settings(telegram_token=SecretStr(TOKEN), data_dir=tmp_path, database_url=None, **kw)
+
+
+async def _bot(content: Content, config: Settings) -> AsyncIterator[Bot]:
+    state = BotAPIState()
+    app = build_application(config, content, OfflineRequest(state))
+    async with app:
+        assert app.post_init is not None
+        await app.post_init(app)
+        yield Bot(app, state)
+        assert app.post_shutdown is not None
+        await app.post_shutdown(app)
+
+
+@pytest.fixture
+async def bot(content: Content, tmp_path: Path) -> AsyncIterator[Bot]:
+    # Tests press buttons far faster than people do: no flood control here.
+    async for b in _bot(content, settings(tmp_path, flood_burst=1000)):
+        yield b
+
+
+@pytest.fixture
+async def flood_bot(content: Content, tmp_path: Path) -> AsyncIterator[Bot]:
+    async for b in _bot(content, settings(tmp_path)):
+        yield b
+
+
+STUDENT = [
+    "c:leeftijd:18_20",
+    "c:diploma:mbo4",
+    "c:niveau:ad",
+    "c:richting:ict",
+    "c:provincie:gelderland",
+    "c:werkplek:mkb",
+    "c:aanbod:ja",
+    "c:toestemming:ja",
+]
+
+
+async def lead_count(bot: Bot) -> int:
+    runtime = bot.adapter.runtime
+    assert runtime is not None
+    async with runtime.sessionmaker() as db:
+        return int(await db.scalar(select(func.count()).select_from(LeadRow)) or 0)
+
+
+async def test_a_whole_conversation_to_a_lead(bot: Bot) -> None:
+    await bot.say("/start")
+    assert "digitale assistent" in bot.last()
+    await bot.press("menu:student")
+    for data in STUDENT:
+        await bot.press(data)
+    assert "Wat is je naam?" in bot.last()
+    await bot.say("Fatima el Amrani")
+    await bot.press("c:kanaal:email")
+    await bot.say("fatima@example.org")
+    assert "Kloppen deze gegevens" in bot.last()
+    await bot.press("confirm")
+    assert "L-2026-" in bot.last() or "L-20" in bot.last()
+    assert await lead_count(bot) == 1
+    # Every press was answered, and each pressed keyboard was retired with the choice shown.
+    presses = [p for m, p in bot.state.calls if m == "answerCallbackQuery"]
+    assert len(presses) == len(STUDENT) + 3
+    edits = [s for s in bot.state.sent if s.method == "editMessageText"]
+    assert edits and all(not s.buttons for s in edits)
+    assert any("✔️ 18 tot en met 20" in s.text for s in edits)
+
+
+async def test_the_command_menu_is_registered_in_dutch_and_english(bot: Bot) -> None:
+    dutch = bot.state.commands[None]
+    english = bot.state.commands["en"]
+    assert [c["command"] for c in dutch] == [
+        "start",
+        "menu",
+        "vraag",
+        "terug",
+        "opnieuw",
+        "stop",
+        "privacy",
+        "taal",
+        "help",
+    ]
+    assert dutch[0]["description"] != english[0]["description"]
+
+
+async def test_the_language_comes_from_telegram_for_new_users(bot: Bot) -> None:
+    await bot.say("/start", user=1, lang="en")
+    await bot.say("/start", user=2, lang="de")
+    await bot.say("/start", user=3, lang=None)
+    assert "digital assistant" in bot.last(1)
+    assert "digitale assistent" in bot.last(2) and "digitale assistent" in bot.last(3)
+    await bot.say("/taal en", user=2)
+    assert "English" in bot.last(2)
+
+
+async def test_a_duplicate_update_is_processed_once(bot: Bot) -> None:
+    """T3: the same update_id twice, and a lower update_id after a jump."""
+    update = bot.state.message_update(USER, "/start", update_id=500)
+    await bot.feed(update)
+    await bot.feed(bot.state.message_update(USER, "/start", update_id=500))
+    assert len(bot.texts()) == 1
+    await bot.feed(bot.state.message_update(USER, "/menu", update_id=3))  # lower: still new
+    assert len(bot.texts()) == 2
+
+
+async def test_a_double_tap_on_confirm_creates_one_lead(bot: Bot) -> None:
+    """T3: the same button twice, with different update ids."""
+    await bot.say("/start")
+    await bot.press("menu:student")
+    for data in STUDENT:
+        await bot.press(data)
+    await bot.say("Sam Jansen")
+    await bot.press("c:kanaal:telefoon")
+    await bot.say("0612345678")
+    summary = bot.last_with("confirm")
+    for _ in range(2):
+        await bot.feed(bot.state.callback_update(USER, summary.message_id, "confirm"))
+    assert await lead_count(bot) == 1
+    assert "al opgeslagen" in bot.last()
+
+
+async def test_answers_in_swapped_order_do_not_skip_questions(bot: Bot) -> None:
+    """T3: the answer to question 2 arrives before the answer to question 1."""
+    await bot.say("/start")
+    await bot.press("menu:werkgever")
+    first = bot.last_with("c:medewerkers:10_49")
+    await bot.feed(bot.state.callback_update(USER, first.message_id + 5, "c:doel:aannemen"))
+    assert "eerder bericht" in bot.texts()[-2] and "Hoeveel medewerkers" in bot.last()
+    await bot.feed(bot.state.callback_update(USER, first.message_id, "c:medewerkers:10_49"))
+    assert "Wat wil je met de Mkb-route" in bot.last()
+
+
+async def test_stale_and_forged_buttons_reprompt_the_open_question(bot: Bot) -> None:
+    """T4: old keyboards and forged callback data get the current question, never an error."""
+    await bot.say("/start")
+    await bot.press("menu:student")
+    old = bot.last_with("c:leeftijd:21_plus")
+    await bot.press("c:leeftijd:21_plus")
+    for data in ("c:leeftijd:16_17", "c:bestaat:niet", "x" * 64, "kb:", "edit:naam", "💥"):
+        await bot.feed(bot.state.callback_update(USER, old.message_id, data))
+        assert "hoogste diploma" in bot.last(), data
+    answered = [m for m, _ in bot.state.calls if m == "answerCallbackQuery"]
+    assert len(answered) == 8
+
+
+async def test_non_text_messages_get_a_friendly_answer(bot: Bot) -> None:
+    photo = [{"file_id": "f", "file_unique_id": "u", "width": 1, "height": 1}]
+    for extra in (
+        {"photo": photo},
+        {
+            "sticker": {
+                "file_id": "s",
+                "file_unique_id": "s",
+                "type": "regular",
+                "width": 1,
+                "height": 1,
+                "is_animated": False,
+                "is_video": False,
+            }
+        },
+        {"location": {"latitude": 52.1, "longitude": 5.1}},
+        {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 2}},
+    ):
+        await bot.feed(bot.state.message_update(USER, None, extra=extra))
+        assert "alleen tekst" in bot.last()
+    assert len(bot.texts()) == 4
+
+
+async def test_edited_messages_are_ignored(bot: Bot) -> None:
+    update = bot.state.message_update(USER, "/start")
+    update["edited_message"] = update.pop("message")
+    update["edited_message"]["edit_date"] = update["edited_message"]["date"]
+    await bot.feed(update)
+    assert bot.texts() == []
+
+
+async def test_groups_are_told_to_write_privately_once(bot: Bot) -> None:
+    group = -100123
+    await bot.say("/start", chat_id=group, chat_type="supergroup")
+    await bot.say("/start", chat_id=group, chat_type="supergroup")
+    await bot.say("hallo allemaal", chat_id=group, chat_type="supergroup")
+    sent = [s.text for s in bot.state.sent if s.chat_id == group]
+    assert len(sent) == 1 and "privégesprek" in sent[0]
+    runtime = bot.adapter.runtime
+    assert runtime is not None
+    async with runtime.sessionmaker() as db:
+        from bot.store.models import SessionRow
+
+        assert await db.scalar(select(func.count()).select_from(SessionRow)) == 0
+
+
+async def test_a_flood_gets_one_notice_and_does_not_block_others(flood_bot: Bot) -> None:
+    """T15: 1000 messages from one user; another user completes a questionnaire meanwhile."""
+    bot = flood_bot
+    await bot.say("/start", user=OTHER)
+    await bot.press("menu:werkgever", user=OTHER)
+    other_answers = [
+        "c:medewerkers:1_9",
+        "c:doel:aannemen",
+        "c:begeleider:ja",
+        "c:sector:ict",
+        "c:niveau:bachelor",
+        "c:provincie:utrecht",
+    ]
+    for i in range(1000):
+        await bot.say(f"spam {i}")
+        if i % 150 == 0 and other_answers:
+            await bot.press(other_answers.pop(0), user=OTHER)
+    while other_answers:
+        await bot.press(other_answers.pop(0), user=OTHER)
+    to_flooder = bot.texts(USER)
+    assert len(to_flooder) <= 15
+    assert sum("veel berichten" in t for t in to_flooder) == 1
+    assert "Mijn inschatting" in "\n".join(bot.texts(OTHER))
+    assert not bot.state.rate_limited
+
+
+async def test_admin_looking_commands_are_just_unknown_commands(bot: Bot) -> None:
+    """T19 (until staff tools exist): nothing answers /leads or /export with data."""
+    for command in ("/leads", "/export csv", "/stats", "/herlaad"):
+        await bot.say(command)
+        assert "ken ik niet" in bot.last()
+
+
+async def test_an_unexpected_error_is_logged_without_personal_data(
+    bot: Bot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = bot.adapter.runtime
+    assert runtime is not None
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("fatima@example.org 0612345678")
+
+    monkeypatch.setattr(runtime, "handle", broken)
+    with caplog.at_level(logging.DEBUG):
+        await bot.say("mijn mail is fatima@example.org")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "RuntimeError" in logged
+    assert "fatima" not in logged and "0612345678" not in logged
+    assert "ging iets mis aan mijn kant" in bot.last()
+
+
+async def test_replies_survive_transient_send_failures(bot: Bot) -> None:
+    bot.state.add_fault("sendMessage", Fault("status", 502, "Bad Gateway"))
+    bot.state.add_fault("sendMessage", Fault("retry_after", 1))
+    await bot.say("/start")
+    assert "digitale assistent" in bot.last()
+
+
+async def test_a_user_who_blocked_the_bot_does_not_break_it(bot: Bot) -> None:
+    bot.state.add_fault("sendMessage", Fault("forbidden"))
+    await bot.say("/start")
+    assert bot.texts() == []
+    await bot.say("/start")
+    assert "digitale assistent" in bot.last()
+
+
+def test_long_replies_are_split_under_the_limit() -> None:
+    text = "\n\n".join(f"Alinea {i} " + "woord " * 300 for i in range(4))
+    parts = split_text(text)
+    assert len(parts) > 1 and all(0 < len(p) <= 4096 for p in parts)
+    assert "".join(parts).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(
+        " ", ""
+    )
+    assert split_text("x" * 9000) == ["x" * 4096, "x" * 4096, "x" * 808]
+
+
+def test_keyboard_layout_pairs_short_labels() -> None:
+    reply = Reply(
+        "?",
+        (
+            Button("a", "ja"),
+            Button("b", "nee"),
+            Button("c", "een heel lang knoplabel hier"),
+            Button("d", "terug"),
+        ),
+    )
+    markup = keyboard(reply)
+    assert markup is not None
+    assert [[b.callback_data for b in row] for row in markup.inline_keyboard] == [
+        ["a", "b"],
+        ["c"],
+        ["d"],
+    ]
+    assert keyboard(Reply("no buttons")) is None
+
+
+def test_flood_guard_refills_over_time() -> None:
+    now = [0.0]
+    guard = FloodGuard(burst=3, per_minute=60, clock=lambda: now[0])
+    assert [guard.check(1) for _ in range(5)] == ["ok", "ok", "ok", "notice", "drop"]
+    assert guard.check(2) == "ok"  # another user is not affected
+    now[0] += 1.0
+    assert guard.check(1) == "ok"
+    assert guard.check(1) == "drop"
+    now[0] += 61.0
+    assert [guard.check(1) for _ in range(4)] == ["ok", "ok", "ok", "notice"]

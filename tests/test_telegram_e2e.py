@@ -1,0 +1,251 @@
+"""End to end: the real ``mkbroute run`` / ``mkbroute webhook`` processes on PTB's real HTTP
+stack, against the Bot API emulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+import pytest
+
+from tests.botapi import TOKEN, FakeBotAPI, Fault, Sent
+
+USER = 31337
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBotAPI]:
+    server = FakeBotAPI().start()
+    yield server
+    server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_bot(
+    api: FakeBotAPI, data: Path, command: str = "run", **env: str
+) -> subprocess.Popen[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
+    environ.update(
+        MKBROUTE_TELEGRAM_TOKEN=TOKEN,
+        MKBROUTE_TELEGRAM_API_URL=api.url,
+        MKBROUTE_TELEGRAM_FILE_URL=api.file_url,
+        MKBROUTE_DATA_DIR=str(data),
+        MKBROUTE_LOG_LEVEL="DEBUG",
+        MKBROUTE_FLOOD_BURST="1000",
+        **env,
+    )
+    # The log goes to a file: a DEBUG log fills a pipe's buffer, and a bot blocked on writing
+    # to stderr looks exactly like a hung bot.
+    log = open(data / f"{command}-{time.monotonic_ns()}.log", "w+", encoding="utf-8")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", command],
+        env=environ,
+        stdout=log,
+        stderr=log,
+        text=True,
+    )
+    LOGS[proc.pid] = log
+    return proc
+
+
+LOGS: dict[int, TextIO] = {}
+
+
+def read_log(proc: subprocess.Popen[str]) -> str:
+    log = LOGS.pop(proc.pid)
+    log.seek(0)
+    text = log.read()
+    log.close()
+    return text
+
+
+def stop_bot(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM, as a service manager would; return the exit code and everything logged."""
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        log = read_log(proc)
+        raise AssertionError(f"no clean exit within 10 s after SIGTERM:\n{log[-3000:]}") from None
+    assert time.monotonic() - started < 10
+    return proc.returncode, read_log(proc)
+
+
+def last_to(api: FakeBotAPI, user: int) -> Sent:
+    return api.messages_to(user)[-1]
+
+
+def wait_text(api: FakeBotAPI, user: int, fragment: str, timeout: float = 20) -> Sent:
+    def seen(sent: list[Sent]) -> bool:
+        return any(s.chat_id == user and fragment in s.text for s in sent)
+
+    api.wait_for(seen, timeout)
+    return next(s for s in reversed(api.messages_to(user)) if fragment in s.text)
+
+
+def press(api: FakeBotAPI, user: int, data: str, expect: str) -> Sent:
+    def offered(sent: list[Sent]) -> bool:
+        return any(s.chat_id == user and any(d == data for _, d in s.buttons) for s in sent)
+
+    api.wait_for(offered)  # the button may come in the second of two replies
+    count = len(api.messages_to(user))
+    message = next(
+        s for s in reversed(api.messages_to(user)) if any(d == data for _, d in s.buttons)
+    )
+    api.user_presses(user, message.message_id, data)
+    api.wait_for(lambda _: len(api.messages_to(user)) > count)
+    return wait_text(api, user, expect)
+
+
+def say(api: FakeBotAPI, user: int, text: str, expect: str) -> Sent:
+    count = len(api.messages_to(user))
+    api.user_says(user, text)
+    api.wait_for(lambda _: len(api.messages_to(user)) > count)
+    return wait_text(api, user, expect)
+
+
+def test_polling_end_to_end_to_a_lead(api: FakeBotAPI, tmp_path: Path) -> None:
+    proc = start_bot(api, tmp_path)
+    try:
+        # Telegram may deliver getUpdates failures; the bot keeps polling.
+        api.state.add_fault("getUpdates", Fault("status", 502, "Bad Gateway"))
+        say(api, USER, "/start", "digitale assistent")
+        assert api.state.commands.get(None), "setMyCommands was not called"
+        press(api, USER, "menu:werkgever", "Hoeveel medewerkers")
+        say(api, USER, "we zijn met 12 man", "Wat wil je met de Mkb-route")
+        # A free question in the middle of the questionnaire, then the same question again.
+        say(api, USER, "hoe lang duurt de opleiding?", "Wat wil je met de Mkb-route")
+        assert any("Bron:" in s.text for s in api.messages_to(USER)[-3:])
+        press(api, USER, "c:doel:aannemen", "begeleider")
+        press(api, USER, "c:begeleider:ja", "sector")
+        press(api, USER, "c:sector:techniek", "niveau")
+        press(api, USER, "c:niveau:ad", "provincie")
+        press(api, USER, "c:provincie:limburg", "contactpersoon")
+        press(api, USER, "c:aanbod:ja", "akkoord")
+        press(api, USER, "c:toestemming:ja", "Wat is je naam")
+        say(api, USER, "Jeroen Peeters", "naam van je bedrijf")
+        say(api, USER, "Peeters Installatietechniek", "bereiken")
+        press(api, USER, "c:kanaal:telefoon", "telefoonnummer")
+        say(api, USER, "+31 43 123 4567", "Kloppen deze gegevens")
+        done = press(api, USER, "confirm", "referentie")
+        assert "L-20" in done.text
+        assert api.state.answered_callbacks, "answerCallbackQuery never called"
+    finally:
+        code, log = stop_bot(proc)
+    assert code == 0, log[-3000:]
+    # T20: not even at DEBUG does the token (either half) or the lead's data reach the log.
+    secret = TOKEN.split(":", 1)[1]
+    assert TOKEN not in log and secret not in log
+    assert "Jeroen Peeters" not in log and "4567" not in log
+
+
+def test_a_restart_resumes_the_open_question(api: FakeBotAPI, tmp_path: Path) -> None:
+    """T4 across a restart: an old keyboard still works after the process comes back."""
+    proc = start_bot(api, tmp_path)
+    try:
+        say(api, USER, "/start", "digitale assistent")
+        press(api, USER, "menu:student", "Hoe oud")
+        age_question = last_to(api, USER)
+    finally:
+        assert stop_bot(proc)[0] == 0
+    proc = start_bot(api, tmp_path)
+    try:
+        api.user_presses(USER, age_question.message_id, "c:leeftijd:18_20")
+        wait_text(api, USER, "hoogste diploma")
+    finally:
+        assert stop_bot(proc)[0] == 0
+
+
+def test_missing_or_bad_token_is_a_clear_error(tmp_path: Path) -> None:
+    for token in ("", "not-a-token"):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
+        env.update(MKBROUTE_TELEGRAM_TOKEN=token, MKBROUTE_DATA_DIR=str(tmp_path))
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode != 0
+        assert "MKBROUTE_TELEGRAM_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_webhook_refuses_to_start_without_a_secret(api: FakeBotAPI, tmp_path: Path) -> None:
+    proc = start_bot(api, tmp_path, "webhook", MKBROUTE_WEBHOOK_URL="https://example.org/tg")
+    proc.wait(timeout=60)
+    assert proc.returncode != 0 and "MKBROUTE_WEBHOOK_SECRET" in read_log(proc)
+
+
+def post(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> int:
+    request = urllib.request.Request(
+        url, data=body if method == "POST" else None, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_webhook_mode_checks_the_secret_and_serves_updates(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """T21: the webhook endpoint on 127.0.0.1 with right, wrong and missing secrets."""
+    port = free_port()
+    secret = "s3cret-token_for-tests"
+    url = f"http://127.0.0.1:{port}/telegram"
+    proc = start_bot(
+        api,
+        tmp_path,
+        "webhook",
+        MKBROUTE_WEBHOOK_URL=url,
+        MKBROUTE_WEBHOOK_SECRET=secret,
+        MKBROUTE_WEBHOOK_LISTEN="127.0.0.1",
+        MKBROUTE_WEBHOOK_PORT=str(port),
+    )
+    try:
+        api.wait_for(lambda _: api.state.webhook == url, timeout=30)
+        update = api.state.message_update(USER, "/start")
+        update["update_id"] = 9001
+        body = json.dumps(update).encode()
+        good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+        for _ in range(30):  # the server may need a moment after setWebhook
+            try:
+                assert post(url, b"{}", {"Content-Type": "application/json"}) == 403
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        wrong = {**good, "X-Telegram-Bot-Api-Secret-Token": "wrong"}
+        assert post(url, body, wrong) == 403
+        assert post(url, body, {**good, "Content-Type": "text/plain"}) == 403
+        assert post(url, b"{not json", good) >= 400
+        assert post(url, b"", good, method="GET") == 405
+        assert post(url, body, good) == 200
+        wait_text(api, USER, "digitale assistent")
+        assert post(url, body, good) == 200  # Telegram retries: processed once
+        time.sleep(1.0)
+        assert len(api.messages_to(USER)) == 1
+    finally:
+        code, log = stop_bot(proc)
+    assert code == 0, log[-3000:]
+    assert secret not in log, "the webhook secret reached the log"
