@@ -348,6 +348,16 @@ class FakeBotAPI:
         assert server is not None and server.sockets  # type: ignore[attr-defined]
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
+    def pause(self) -> None:
+        """Close the listening socket: the bot now gets 'connection refused'."""
+        assert self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._runner = None
+
+    def resume(self) -> None:
+        """Listen again on the same port."""
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+
     def _notify(self) -> None:
         if self._wake is not None:
             self._wake.set()

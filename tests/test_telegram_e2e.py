@@ -174,6 +174,26 @@ def test_a_restart_resumes_the_open_question(api: FakeBotAPI, tmp_path: Path) ->
         assert stop_bot(proc)[0] == 0
 
 
+def test_the_bot_survives_refused_connections_and_timeouts(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    proc = start_bot(api, tmp_path)
+    try:
+        say(api, USER, "/start", "digitale assistent")
+        api.pause()  # Telegram unreachable: connection refused
+        api.user_says(USER, "/menu")  # waits at "Telegram" meanwhile
+        time.sleep(3)
+        api.resume()
+        wait_text(api, USER, "Waarmee kan ik je helpen", timeout=60)
+        # A reply whose request times out is sent again (the user may see it twice, never zero).
+        api.state.add_fault("sendMessage", Fault("timeout", 7))
+        api.user_says(USER, "/help")
+        wait_text(api, USER, "Zo werk ik", timeout=60)
+    finally:
+        code, log = stop_bot(proc)
+    assert code == 0, log[-3000:]
+
+
 def test_missing_or_bad_token_is_a_clear_error(tmp_path: Path) -> None:
     for token in ("", "not-a-token"):
         env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
