@@ -18,6 +18,7 @@ from bot.content.loader import ContentError, content_warnings, load_content
 from bot.content.models import LANGS
 from bot.engine.text import fill
 from bot.engine.types import MAX_INBOUND
+from bot.handoff.contacts import ContactsError, load_contacts
 from bot.logs import configure
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -38,9 +39,18 @@ def _settings() -> Settings:
 
 def _content(settings: Settings, folder: Path | None = None) -> Content:
     try:
-        return load_content(folder or settings.content_dir, settings.thresholds)
+        content = load_content(folder or settings.content_dir, settings.thresholds)
     except ContentError as exc:
         raise SystemExit("Content errors:\n" + "\n".join(f"  {e}" for e in exc.errors)) from None
+    if settings.contacts_file is not None:
+        try:
+            load_contacts(settings.contacts_file, content.pilots, content.fallback_pilot.id)
+        except ContactsError as exc:
+            raise SystemExit(
+                "Contacts file errors (MKBROUTE_CONTACTS_FILE):\n"
+                + "\n".join(f"  {e}" for e in exc.errors)
+            ) from None
+    return content
 
 
 async def _chat(settings: Settings, jsonl: bool, user: str, lang: str | None) -> None:

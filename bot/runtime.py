@@ -177,7 +177,7 @@ class Runtime:
                 )
             elif isinstance(effect, CreateLead):
                 out.lead_ref = await self._create_lead(db, user_key, effect, now)
-                event = {"type": "lead", "ref": out.lead_ref, "pilot": None}
+                event = {"type": "lead", "ref": out.lead_ref, "pilot": effect.pilot}
                 db.add(
                     EventRow(
                         user_key=user_key,
@@ -218,7 +218,8 @@ class Runtime:
             phone=lead.contact.get("telefoon"),
             minor=lead.minor,
             lang=lead.lang,
-            pilot=None,
+            pilot=lead.pilot,
+            routing=list(lead.routing),
             status="new",
             consent_id=consent_id,
             consent_version=lead.consent_version,

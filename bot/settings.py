@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     kb_suggest_known: float = Field(default=_KB.suggest_known, ge=0, le=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    contacts_file: Path | None = None
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
@@ -91,6 +92,13 @@ class Settings(BaseSettings):
         if url.drivername != _ASYNC_DRIVERS[backend]:
             url = url.set(drivername=_ASYNC_DRIVERS[backend])
         return url.render_as_string(hide_password=False)
+
+    @field_validator("contacts_file")
+    @classmethod
+    def _contacts(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} does not exist")
+        return value
 
     @field_validator("content_dir")
     @classmethod

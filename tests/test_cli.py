@@ -90,9 +90,12 @@ def test_jsonl_full_run_emits_outcome_and_lead_events(tmp_path: Path) -> None:
     outcome = next(e for o in out for e in o["events"] if e["type"] == "outcome")
     assert outcome["flow"] == "werkgever" and outcome["verdict"] == "geschikt"
     assert outcome["reasons"]
-    assert out[-2]["events"][-1] == {"type": "lead", "ref": "L-2026-000001", "pilot": None} or (
-        out[-2]["events"][-1]["ref"].startswith("L-")
-    )
+    # ICT bachelor in Gelderland: no pilot matches, so the programme team gets it.
+    assert out[-2]["events"][-1] == {
+        "type": "lead",
+        "ref": "L-2026-000001",
+        "pilot": "programmateam",
+    }
     assert out[-1] == {"user": "w", "replies": [], "events": [], "duplicate": True}
 
 
@@ -135,6 +138,8 @@ def test_interactive_chat_ends_cleanly_at_end_of_input(tmp_path: Path) -> None:
         ({"MKBROUTE_DATABASE_URL": "::not a url::"}, "not a database URL"),
         ({"MKBROUTE_CONTENT_DIR": "/does/not/exist"}, "is not a folder"),
         ({"MKBROUTE_KB_ANSWER_SCORE": "lots"}, "MKBROUTE_KB_ANSWER_SCORE"),
+        ({"MKBROUTE_CONTACTS_FILE": "/does/not/exist.yaml"}, "does not exist"),
+        ({"MKBROUTE_CONTACTS_FILE": "README.md"}, "Contacts file errors"),
     ],
 )
 def test_bad_settings_give_a_clear_message(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.content.models import Entry, Flow, Messages
+from bot.content.models import Entry, Flow, Messages, Pilot
 from bot.engine.knowledge import KnowledgeIndex
 
 __all__ = ["Content"]
@@ -18,6 +18,11 @@ class Content:
     knowledge: Mapping[str, Entry]
     index: KnowledgeIndex
     version: str
+    pilots: Mapping[str, Pilot]
+
+    @property
+    def fallback_pilot(self) -> Pilot:
+        return next(p for p in self.pilots.values() if p.fallback)
 
     @property
     def audiences(self) -> tuple[Flow, ...]:

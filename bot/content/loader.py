@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, iter_eq
-from bot.content.models import LANGS, PLACEHOLDER, Entry, Flow, Messages, Step
+from bot.content.models import LANGS, PLACEHOLDER, Entry, Flow, Messages, Pilot, Step
 from bot.engine.knowledge import FuzzyIndex, Thresholds
 from bot.engine.text import fold
 
@@ -50,7 +50,7 @@ REQUIRED_KNOWLEDGE = frozenset(
     """.split()
 )
 SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml"}
-PLACEHOLDERS = {"lead_ref", "verdict", "sources", "field", "choice", "flow"}
+PLACEHOLDERS = {"lead_ref", "verdict", "sources", "field", "choice", "flow", "pilot"}
 M = TypeVar("M", bound=BaseModel)
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -351,6 +351,59 @@ def content_warnings(content: Content, today: dt.date) -> list[str]:
     return warnings
 
 
+def _load_pilots(root: Path, flows: Mapping[str, Flow], errors: list[str]) -> dict[str, Pilot]:
+    """knowledge/pilots.yaml, checked against the questionnaires' routing questions."""
+    name = "knowledge/pilots.yaml"
+    path = root / name
+    if not path.exists():
+        errors.append(f"{name}: missing (at least the fallback pilot is needed)")
+        return {}
+    data = _read(path, root, errors)
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"pilots"}
+        or not isinstance(data["pilots"], list)
+    ):
+        errors.append(f"{name}: expected one top-level key 'pilots' holding a list")
+        return {}
+    pilots: dict[str, Pilot] = {}
+    for i, raw in enumerate(data["pilots"]):
+        pilot = _model(Pilot, raw, f"{name}: pilots[{i}]", errors)
+        if pilot is None:
+            continue
+        if pilot.id in pilots:
+            errors.append(f"{name}: pilots[{i}].id: {pilot.id!r} is defined twice")
+        pilots[pilot.id] = pilot
+    fallbacks = [p.id for p in pilots.values() if p.fallback]
+    if len(fallbacks) != 1 and pilots:
+        errors.append(f"{name}: exactly one pilot needs 'fallback: true', found {fallbacks}")
+    # The values a pilot uses must be answers the questionnaires can give.
+    values: dict[str, set[str]] = {"field": set(), "level": set(), "province": set()}
+    for flow in flows.values():
+        if flow.routing is None:
+            continue
+        for key in values:
+            step_id = getattr(flow.routing, key)
+            step = next((s for s in flow.steps if s.id == step_id), None)
+            if step is None or not step.choices:
+                errors.append(
+                    f"flows/{flow.id}.yaml: routing.{key}: no choice question {step_id!r}"
+                )
+                continue
+            values[key] |= {c.id for c in step.choices}
+    for i, pilot in enumerate(pilots.values()):
+        at = f"{name}: pilots[{i}]"
+        for j, prog in enumerate(pilot.programmes):
+            if prog.field not in values["field"]:
+                errors.append(f"{at}.programmes[{j}].field: unknown field {prog.field!r}")
+            if prog.level not in values["level"]:
+                errors.append(f"{at}.programmes[{j}].level: unknown level {prog.level!r}")
+        for province in pilot.provinces:
+            if province not in values["province"]:
+                errors.append(f"{at}.provinces: unknown province {province!r}")
+    return pilots
+
+
 def index_inputs(entries: Iterable[Entry]) -> tuple[dict[str, list[str]], dict[str, str]]:
     """What the matcher learns from: example questions (titles too) and answer texts."""
     examples: dict[str, list[str]] = {}
@@ -396,6 +449,7 @@ def load_content(root: Path | None = None, thresholds: Thresholds | None = None)
         if messages is not None:
             _check_placeholders(dict(messages), f"flows/{MESSAGES_FILE}", errors)
     entries, synonyms = _load_knowledge(root, errors)
+    pilots = _load_pilots(root, flows, errors)
     if errors or messages is None:
         raise ContentError(errors or ["content could not be loaded"])
     return Content(
@@ -403,5 +457,6 @@ def load_content(root: Path | None = None, thresholds: Thresholds | None = None)
         messages=messages,
         knowledge=MappingProxyType(entries),
         index=build_index(entries.values(), synonyms, thresholds or Thresholds()),
+        pilots=MappingProxyType(pilots),
         version=_version(root),
     )

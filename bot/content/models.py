@@ -27,6 +27,9 @@ __all__ = [
     "Messages",
     "Note",
     "Outcome",
+    "Pilot",
+    "Programme",
+    "Routing",
     "Source",
     "Step",
     "Text",
@@ -136,6 +139,14 @@ class Outcome(_Frozen):
     no_personal_when: When | None = None
 
 
+class Routing(_Frozen):
+    """Which of an audience flow's questions hold the field, the level and the province."""
+
+    field: Id
+    level: Id
+    province: Id
+
+
 class Flow(_Frozen):
     id: Id
     kind: Literal["audience", "contact"]
@@ -144,6 +155,7 @@ class Flow(_Frozen):
     order: int = 0
     steps: tuple[Step, ...] = Field(min_length=1)
     outcome: Outcome | None = None
+    routing: Routing | None = None
 
 
 class Messages(_Frozen):
@@ -189,6 +201,7 @@ class Messages(_Frozen):
     consent_declined: Text
     summary_header: Text
     summary_answers: Text
+    summary_route: Text
     lead_confirmed: Text
     lead_already: Text
     lead_cancelled: Text
@@ -223,6 +236,34 @@ class Messages(_Frozen):
     @classmethod
     def _version_text(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int | float | dt.date) else v
+
+
+class Programme(_Frozen):
+    level: Literal["ad", "bachelor"]
+    field: Id
+    name: Text
+
+
+class Verified(_Frozen):
+    source: str = Field(min_length=1)
+    date: dt.date
+    note: str = ""
+
+
+class Pilot(_Frozen):
+    """A pilot (a hogeschool's route) that leads can be handed to."""
+
+    id: KbId
+    name: Text
+    hogeschool: str | None = None
+    partners: tuple[str, ...] = ()
+    programmes: tuple[Programme, ...] = ()
+    provinces: tuple[Id, ...] = ()
+    audiences: tuple[Audience, ...] = Field(min_length=1)
+    website: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    status: Literal["confirmed", "likely"]
+    fallback: bool = False
+    verified: Verified
 
 
 class Source(_Frozen):

@@ -15,6 +15,7 @@ from rapidfuzz import fuzz, process
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, evaluate
 from bot.content.models import LANGS, Choice, Flow, Note, Step
+from bot.engine.routing import route
 from bot.engine.text import clean_input, fill, fold, scrub
 from bot.engine.types import (
     Button,
@@ -567,6 +568,8 @@ class _Turn:
                 lines.append(f"{label}: {self.s.contact[step.id]}")
                 buttons.append(self.btn(f"edit:{step.id}", "btn_edit", field=label))
         if audience is not None:
+            pilot = self.c.pilots[route(self.c.pilots, audience, self.s.answers).pilot]
+            lines += ["", self.msg("summary_route", pilot=pilot.name.get(self.lang))]
             lines += ["", self.msg("summary_answers")]
             labels = self.labels(audience)
             for step in audience.steps:
@@ -598,6 +601,7 @@ class _Turn:
         out = audience.outcome
         assert out is not None
         own = {s.id for s in audience.steps}
+        chosen = route(self.c.pilots, audience, self.s.answers)
         self.effects.append(
             CreateLead(
                 run=self.s.run,
@@ -610,11 +614,14 @@ class _Turn:
                 consent_version=self.s.consent["version"],
                 consent_at=self.s.consent["at"],
                 lang=self.lang,
+                pilot=chosen.pilot,
+                routing=chosen.reasons,
             )
         )
         # The lead now holds the personal data; the session keeps none of it.
         self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, history=())
-        self.say(self.msg("lead_confirmed"), self.menu_buttons())
+        pilot = self.c.pilots[chosen.pilot].name.get(self.lang)
+        self.say(self.msg("lead_confirmed", pilot=pilot), self.menu_buttons())
 
 
 # --------------------------------------------------------------------- helpers

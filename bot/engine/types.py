@@ -88,6 +88,8 @@ class CreateLead:
     consent_version: str
     consent_at: str
     lang: str
+    pilot: str
+    routing: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,8 @@ class LeadRow(Base):
     minor: Mapped[bool] = mapped_column(Boolean, default=False)
     lang: Mapped[str] = mapped_column(String(5))
     pilot: Mapped[str | None] = mapped_column(String(40))
+    # Why the lead went to this pilot, in words staff can read ("ICT + ... -> HvA").
+    routing: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     status: Mapped[str] = mapped_column(String(20), default="new")
     consent_id: Mapped[int | None] = mapped_column(ForeignKey("consents.id"))
     consent_version: Mapped[str] = mapped_column(String(40))

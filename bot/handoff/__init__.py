@@ -1,0 +1,1 @@
+"""Handing leads to pilot contacts: deployment contacts, outbox and delivery channels."""
