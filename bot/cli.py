@@ -6,19 +6,22 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from telegram import Bot
 
 from bot.content.bundle import Content
 from bot.content.loader import ContentError, content_warnings, load_content
 from bot.content.models import LANGS
 from bot.engine.text import fill
 from bot.engine.types import MAX_INBOUND
-from bot.handoff.contacts import ContactsError, load_contacts
+from bot.handoff.contacts import Contact, ContactsError
+from bot.handoff.service import DispatchService, contacts_for
 from bot.logs import configure
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -42,25 +45,47 @@ def _content(settings: Settings, folder: Path | None = None) -> Content:
         content = load_content(folder or settings.content_dir, settings.thresholds)
     except ContentError as exc:
         raise SystemExit("Content errors:\n" + "\n".join(f"  {e}" for e in exc.errors)) from None
-    if settings.contacts_file is not None:
-        try:
-            load_contacts(settings.contacts_file, content.pilots, content.fallback_pilot.id)
-        except ContactsError as exc:
-            raise SystemExit(
-                "Contacts file errors (MKBROUTE_CONTACTS_FILE):\n"
-                + "\n".join(f"  {e}" for e in exc.errors)
-            ) from None
+    _contacts(settings, content)
     return content
+
+
+def _contacts(settings: Settings, content: Content) -> dict[str, tuple[Contact, ...]]:
+    try:
+        return contacts_for(settings, content)
+    except ContactsError as exc:
+        raise SystemExit(
+            "Contacts file errors (MKBROUTE_CONTACTS_FILE):\n"
+            + "\n".join(f"  {e}" for e in exc.errors)
+        ) from None
+
+
+def _bot(settings: Settings) -> Bot | None:
+    """A Bot for sending handoff cards when a token is configured (no polling)."""
+    if settings.telegram_token is None:
+        return None
+    return Bot(
+        settings.telegram_token.get_secret_value(),
+        base_url=settings.telegram_api_url,
+        base_file_url=settings.telegram_file_url,
+    )
 
 
 async def _chat(settings: Settings, jsonl: bool, user: str, lang: str | None) -> None:
     content = _content(settings)
+    contacts = _contacts(settings, content)
     engine = create_engine(settings.db_url)
+    bot = _bot(settings) if contacts else None
+    service: DispatchService | None = None
     try:
         await upgrade_schema(engine)
+        sessionmaker = make_sessionmaker(engine)
         runtime = Runtime(
-            content, make_sessionmaker(engine), default_lang=settings.default_language
+            content, sessionmaker, default_lang=settings.default_language, contacts=contacts
         )
+        if bot is not None:
+            await bot.initialize()
+        service = DispatchService(settings, content, sessionmaker, contacts, bot)
+        service.start()
         if jsonl:
             from bot.adapters.console import run_jsonl
 
@@ -70,6 +95,34 @@ async def _chat(settings: Settings, jsonl: bool, user: str, lang: str | None) ->
 
             await run_interactive(runtime, user, lang)
     finally:
+        if service is not None:
+            await service.stop()
+        if bot is not None:
+            await bot.shutdown()
+        await engine.dispose()
+
+
+async def _dispatch(settings: Settings) -> None:
+    """``mkbroute dispatch``: only deliver the outbox, until SIGINT or SIGTERM."""
+    content = _content(settings)
+    contacts = _contacts(settings, content)
+    if not contacts:
+        raise SystemExit("mkbroute dispatch needs MKBROUTE_CONTACTS_FILE: nobody to deliver to.")
+    engine = create_engine(settings.db_url)
+    bot = _bot(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await upgrade_schema(engine)
+        if bot is not None:
+            await bot.initialize()
+        service = DispatchService(settings, content, make_sessionmaker(engine), contacts, bot)
+        await service.dispatcher.run_forever(stop, settings.dispatch_interval)
+    finally:
+        if bot is not None:
+            await bot.shutdown()
         await engine.dispose()
 
 
@@ -156,6 +209,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default="terminal", help="user id for the interactive chat")
     chat.add_argument("--lang", choices=["nl", "en"], default=None, help="language of a new chat")
     sub.add_parser("run", help="run the Telegram bot with long polling")
+    sub.add_parser("dispatch", help="only deliver pending leads to contacts")
     sub.add_parser("webhook", help="run the Telegram bot behind a webhook")
     ask = sub.add_parser("ask", help="ask the knowledge base a question")
     ask.add_argument("question", nargs="*", help="the question")
@@ -185,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         secrets = [
             s.get_secret_value()
-            for s in (settings.telegram_token, settings.webhook_secret)
+            for s in (settings.telegram_token, settings.webhook_secret, settings.smtp_password)
             if s is not None
         ]
         configure(settings.log_level, secrets)
@@ -197,6 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "ask":
         return _ask(settings, args)
+    if args.command == "dispatch":
+        secrets = [
+            s.get_secret_value()
+            for s in (settings.telegram_token, settings.smtp_password)
+            if s is not None
+        ]
+        configure(settings.log_level, secrets)
+        asyncio.run(_dispatch(settings))
+        return 0
     if args.command == "content":
         return _content_check(settings, args.dir)
     return 2

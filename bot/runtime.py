@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,10 +32,12 @@ from bot.engine.types import (
     Turn,
     Unanswered,
 )
+from bot.handoff.contacts import Contact
 from bot.store.models import (
     ConsentRow,
     EventRow,
     LeadRow,
+    OutboxRow,
     ProcessedInbound,
     SessionRow,
     UnansweredRow,
@@ -80,8 +82,10 @@ class Runtime:
         *,
         default_lang: str = "nl",
         clock: Callable[[], dt.datetime] = utcnow,
+        contacts: Mapping[str, Sequence[Contact]] | None = None,
     ) -> None:
         self.content = content
+        self.contacts = dict(contacts or {})
         self.sessionmaker = sessionmaker
         self.default_lang = default_lang
         self.clock = clock
@@ -229,4 +233,26 @@ class Runtime:
         db.add(row)
         await db.flush()
         row.ref = f"L-{now.year}-{row.id:06d}"
+        # The deliveries are written in the same transaction as the lead: if the lead exists,
+        # so does the duty to deliver it (transactional outbox).
+        pilot = lead.pilot if self.contacts.get(lead.pilot) else self.content.fallback_pilot.id
+        for person in self.contacts.get(pilot, ()):
+            targets = [("email", person.email), ("telegram", person.telegram_chat_id)]
+            for channel, target in targets:
+                if target is None:
+                    continue
+                db.add(
+                    OutboxRow(
+                        lead_id=row.id,
+                        channel=channel,
+                        target=str(target),
+                        contact=person.name,
+                        pilot=pilot,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+                row.status = "queued"
         return row.ref

@@ -36,6 +36,13 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     contacts_file: Path | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    dispatch_interval: float = Field(default=5.0, gt=0, le=3600)
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
@@ -92,6 +99,13 @@ class Settings(BaseSettings):
         if url.drivername != _ASYNC_DRIVERS[backend]:
             url = url.set(drivername=_ASYNC_DRIVERS[backend])
         return url.render_as_string(hide_password=False)
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[A-Za-z]{2,}", value):
+            raise ValueError("must be a plain e-mail address, like bot@example.org")
+        return value
 
     @field_validator("contacts_file")
     @classmethod

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from bot.content.bundle import Content
-from bot.handoff.contacts import ContactsError, load_contacts
+from bot.handoff.contacts import Contact, ContactsError, load_contacts
 from tests.conftest import ROOT
 
 
-def check(content: Content, path: Path) -> dict[str, tuple[object, ...]]:
+def check(content: Content, path: Path) -> dict[str, tuple[Contact, ...]]:
     return dict(load_contacts(path, content.pilots, content.fallback_pilot.id))
 
 

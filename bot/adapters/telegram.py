@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from telegram.request import BaseRequest
 from bot.content.bundle import Content
 from bot.content.models import COMMANDS
 from bot.engine.types import Inbound, Reply
+from bot.handoff.service import DispatchService, contacts_for
 from bot.runtime import Result, Runtime
 from bot.settings import Settings
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
@@ -53,9 +53,6 @@ from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 __all__ = ["FloodGuard", "TelegramAdapter", "build_application", "keyboard", "split_text"]
 
 log = logging.getLogger(__name__)
-
-# Opt in to PTB's future timedelta durations (RetryAfter.retry_after); the int form is deprecated.
-os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
 GROUP_NOTICE_EVERY = 3600.0  # seconds between "write me privately" notices in one group
@@ -376,16 +373,25 @@ def build_application(
     adapter = TelegramAdapter(settings, content)
     state: dict[str, object] = {}
 
+    contacts = contacts_for(settings, content)
+
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
         engine = create_engine(settings.db_url)
         await upgrade_schema(engine)
         state["engine"] = engine
+        sessionmaker = make_sessionmaker(engine)
         adapter.runtime = Runtime(
-            content, make_sessionmaker(engine), default_lang=settings.default_language
+            content, sessionmaker, default_lang=settings.default_language, contacts=contacts
         )
         await adapter.commands(app)
+        service = DispatchService(settings, content, sessionmaker, contacts, app.bot)
+        service.start()
+        state["dispatch"] = service
 
     async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+        service = state.get("dispatch")
+        if isinstance(service, DispatchService):
+            await service.stop()
         engine = state.get("engine")
         if engine is not None:
             await engine.dispose()  # type: ignore[attr-defined]

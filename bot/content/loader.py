@@ -50,7 +50,17 @@ REQUIRED_KNOWLEDGE = frozenset(
     """.split()
 )
 SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml"}
-PLACEHOLDERS = {"lead_ref", "verdict", "sources", "field", "choice", "flow", "pilot"}
+PLACEHOLDERS = {
+    "lead_ref",
+    "verdict",
+    "sources",
+    "field",
+    "choice",
+    "flow",
+    "pilot",
+    "version",
+    "at",
+}
 M = TypeVar("M", bound=BaseModel)
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

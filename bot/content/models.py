@@ -220,6 +220,11 @@ class Messages(_Frozen):
     non_text: Text
     group_private: Text
     flood_notice: Text
+    handoff_title: Text
+    handoff_minor: Text
+    handoff_reasons: Text
+    handoff_routing: Text
+    handoff_consent: Text
     # Descriptions for the Telegram command menu (setMyCommands), one per command.
     commands: dict[str, Text]
 

@@ -15,6 +15,7 @@ __all__ = [
     "ConsentRow",
     "EventRow",
     "LeadRow",
+    "OutboxRow",
     "ProcessedInbound",
     "SessionRow",
     "UnansweredRow",
@@ -105,6 +106,27 @@ class LeadRow(Base):
     consent_version: Mapped[str] = mapped_column(String(40))
     consent_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class OutboxRow(Base):
+    """One delivery of one lead to one contact over one channel (transactional outbox)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))  # "email" or "telegram"
+    target: Mapped[str] = mapped_column(String(254))  # an address or a chat id
+    contact: Mapped[str] = mapped_column(String(100))
+    pilot: Mapped[str] = mapped_column(String(40))
+    # pending -> sending -> sent; or -> dead (permanent failure); cancelled (erased lead)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class EventRow(Base):

@@ -1,0 +1,220 @@
+"""The outbox dispatcher: claims due deliveries, sends them, retries, dead-letters, falls back.
+
+Delivery is at least once: a crash between sending and marking a row sent means it is sent
+again after its lease runs out. Every message carries the lead reference (and e-mails a stable
+Message-ID) so a duplicate is recognisable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.content.bundle import Content
+from bot.handoff.card import LeadFacts, render
+from bot.handoff.channels import Channel, Permanent, Transient
+from bot.handoff.contacts import Contact
+from bot.runtime import utcnow
+from bot.store.models import LeadRow, OutboxRow
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Delivers outbox rows; one instance or several (claims are atomic per row)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        content: Content,
+        channels: Mapping[str, Channel],
+        contacts: Mapping[str, Sequence[Contact]],
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        jitter: Callable[[], float] = random.random,
+        lease: float = 120.0,
+        base_delay: float = 30.0,
+        max_delay: float = 3600.0,
+        mail_domain: str = "mkbroute.invalid",
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.content = content
+        self.channels = dict(channels)
+        self.contacts = dict(contacts)
+        self.clock, self.jitter = clock, jitter
+        self.lease, self.base_delay, self.max_delay = lease, base_delay, max_delay
+        self.mail_domain = mail_domain
+
+    async def run_once(self, limit: int = 20) -> int:
+        """Deliver what is due now; return how many deliveries were attempted."""
+        now = self.clock()
+        async with self.sessionmaker() as db:
+            due = (
+                await db.scalars(
+                    select(OutboxRow.id)
+                    .where(
+                        or_(
+                            (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
+                            # A dispatcher died mid-delivery: its lease ran out.
+                            (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
+                        )
+                    )
+                    .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+                    .limit(limit)
+                )
+            ).all()
+        done = 0
+        for row_id in due:
+            if await self._claim(row_id, now):
+                await self._deliver(row_id)
+                done += 1
+        return done
+
+    async def run_forever(self, stop: asyncio.Event, interval: float = 5.0) -> None:
+        """Poll the outbox until ``stop`` is set; a failing round is logged, never fatal."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception as exc:
+                log.error("dispatch round failed (%s)", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def _claim(self, row_id: int, now: dt.datetime) -> bool:
+        async with self.sessionmaker() as db, db.begin():
+            result = await db.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == row_id,
+                    or_(
+                        (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
+                        (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
+                    ),
+                )
+                .values(status="sending", lease_until=now + dt.timedelta(seconds=self.lease))
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _deliver(self, row_id: int) -> None:
+        async with self.sessionmaker() as db:
+            row = await db.get(OutboxRow, row_id)
+            lead = await db.get(LeadRow, row.lead_id) if row else None
+        if row is None or lead is None or lead.ref is None:
+            return
+        card = render(self.content, _facts(lead))
+        message_id = f"<{lead.ref}.{row.id}@{self.mail_domain}>"
+        channel = self.channels.get(row.channel)
+        try:
+            if channel is None:
+                raise Permanent(f"channel {row.channel} is not configured")
+            await channel.send(row.target, card, message_id)
+        except Transient as exc:
+            await self._retry(row_id, exc)
+        except Permanent as exc:
+            await self._dead(row_id, exc)
+        else:
+            await self._sent(row_id)
+
+    async def _sent(self, row_id: int) -> None:
+        now = self.clock()
+        async with self.sessionmaker() as db, db.begin():
+            row = await db.get(OutboxRow, row_id)
+            assert row is not None
+            row.status, row.sent_at, row.lease_until = "sent", now, None
+            row.attempts += 1
+            lead = await db.get(LeadRow, row.lead_id)
+            if lead is not None and lead.status in ("new", "queued", "undeliverable"):
+                lead.status = "delivered"
+        log.info("delivered outbox row %d over %s", row_id, row.channel)
+
+    async def _retry(self, row_id: int, exc: Transient) -> None:
+        now = self.clock()
+        async with self.sessionmaker() as db, db.begin():
+            row = await db.get(OutboxRow, row_id)
+            assert row is not None
+            row.attempts += 1
+            if exc.retry_after is not None:
+                delay = exc.retry_after
+            else:
+                backoff = min(self.max_delay, self.base_delay * 2 ** (row.attempts - 1))
+                delay = backoff * (0.5 + self.jitter())  # jitter spreads retries out
+            row.status, row.lease_until = "pending", None
+            row.next_attempt_at = now + dt.timedelta(seconds=delay)
+            row.last_error = exc.reason[:300]
+        log.warning(
+            "outbox row %d: transient failure (%s), retry in %.0f s", row_id, exc.reason, delay
+        )
+
+    async def _dead(self, row_id: int, exc: Permanent) -> None:
+        now = self.clock()
+        async with self.sessionmaker() as db, db.begin():
+            row = await db.get(OutboxRow, row_id)
+            assert row is not None
+            row.status, row.lease_until, row.last_error = "dead", None, exc.reason[:300]
+            row.attempts += 1
+            others = (
+                await db.scalars(
+                    select(OutboxRow).where(
+                        OutboxRow.lead_id == row.lead_id,
+                        OutboxRow.id != row.id,
+                        OutboxRow.status.in_(("pending", "sending", "sent")),
+                    )
+                )
+            ).all()
+            lead = await db.get(LeadRow, row.lead_id)
+            fallback = self.content.fallback_pilot.id
+            if not others and lead is not None:
+                # Nothing else will reach anyone: hand the lead to the programme team.
+                added = False
+                if row.pilot != fallback:
+                    for person in self.contacts.get(fallback, ()):
+                        for channel, target in (
+                            ("email", person.email),
+                            ("telegram", person.telegram_chat_id),
+                        ):
+                            if target is None:
+                                continue
+                            db.add(
+                                OutboxRow(
+                                    lead_id=row.lead_id,
+                                    channel=channel,
+                                    target=str(target),
+                                    contact=person.name,
+                                    pilot=fallback,
+                                    status="pending",
+                                    attempts=0,
+                                    next_attempt_at=now,
+                                    created_at=now,
+                                )
+                            )
+                            added = True
+                if not added and lead.status != "delivered":
+                    lead.status = "undeliverable"
+        log.warning("outbox row %d: permanent failure (%s)", row_id, exc.reason)
+
+
+def _facts(lead: LeadRow) -> LeadFacts:
+    return LeadFacts(
+        ref=lead.ref or "",
+        flow=lead.flow,
+        verdict=lead.verdict,
+        reasons=tuple(lead.reasons or ()),
+        routing=tuple(lead.routing or ()),
+        answers=dict(lead.answers or {}),
+        name=lead.name,
+        company=lead.company,
+        email=lead.email,
+        phone=lead.phone,
+        minor=lead.minor,
+        consent_version=lead.consent_version,
+        consent_at=lead.consent_at.strftime("%Y-%m-%d %H:%M UTC"),
+    )

@@ -1,0 +1,84 @@
+"""Wiring the handoff together for a running process: contacts, channels, the dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot
+
+from bot.content.bundle import Content
+from bot.handoff.channels import Channel, EmailChannel, TelegramChannel
+from bot.handoff.contacts import Contact, load_contacts
+from bot.handoff.dispatcher import Dispatcher
+from bot.settings import Settings
+
+__all__ = ["DispatchService", "channels_for", "contacts_for"]
+
+log = logging.getLogger(__name__)
+
+
+def contacts_for(settings: Settings, content: Content) -> dict[str, tuple[Contact, ...]]:
+    """The contacts file's people, or none (leads are then stored but not delivered)."""
+    if settings.contacts_file is None:
+        return {}
+    return load_contacts(settings.contacts_file, content.pilots, content.fallback_pilot.id)
+
+
+def channels_for(settings: Settings, bot: Bot | None) -> dict[str, Channel]:
+    channels: dict[str, Channel] = {}
+    if settings.smtp_host and settings.smtp_from:
+        channels["email"] = EmailChannel(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            user=settings.smtp_user,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            security=settings.smtp_security,
+        )
+    if bot is not None:
+        channels["telegram"] = TelegramChannel(bot)
+    return channels
+
+
+class DispatchService:
+    """The dispatcher as a background task of a running process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        content: Content,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        contacts: Mapping[str, Sequence[Contact]],
+        bot: Bot | None,
+    ) -> None:
+        channels = channels_for(settings, bot)
+        domain = (settings.smtp_from or "bot@mkbroute.invalid").rsplit("@", 1)[-1]
+        self.dispatcher = Dispatcher(sessionmaker, content, channels, contacts, mail_domain=domain)
+        self.interval = settings.dispatch_interval
+        self.enabled = bool(contacts)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        if contacts and not channels:
+            log.warning("contacts are configured but no channel (SMTP or Telegram) is")
+
+    def start(self) -> None:
+        if self.enabled and self._task is None:
+            self._task = asyncio.create_task(
+                self.dispatcher.run_forever(self._stop, self.interval)
+            )
+
+    async def stop(self) -> None:
+        """Stop the loop, then deliver once more what is due (a lead confirmed just now)."""
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, timeout=10)
+            self._task = None
+            try:
+                await asyncio.wait_for(self.dispatcher.run_once(), timeout=20)
+            except Exception as exc:
+                log.warning("final delivery round failed (%s)", type(exc).__name__)

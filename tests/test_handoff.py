@@ -1,0 +1,345 @@
+"""Lead handoff: outbox rows written with the lead, delivered by real SMTP on 127.0.0.1 and the
+Bot API emulator, with retries, dead letters and fallback (T9, T11, T12, T13)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
+from telegram import Bot
+
+from bot.content.bundle import Content
+from bot.engine.types import Inbound
+from bot.handoff.channels import Channel, EmailChannel, TelegramChannel
+from bot.handoff.contacts import Contact
+from bot.handoff.dispatcher import Dispatcher
+from bot.runtime import Runtime
+from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+from bot.store.models import LeadRow, OutboxRow
+from tests.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
+
+
+@dataclass
+class Mailbox:
+    """An SMTP server on 127.0.0.1 that can refuse, answer 421/550, or accept."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    mode: str = "accept"  # accept | 421 | 550
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.mode == "550":
+            return "550 5.1.1 No such user"
+        if self.mode == "421":
+            return "421 4.3.2 Service not available, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.content if isinstance(envelope.content, bytes) else b""
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+CONTACTS = {
+    "avans-bouwtalent": (
+        Contact(name="Contact Avans", email="avans@example.org", telegram_chat_id=9001),
+    ),
+    "programmateam": (Contact(name="Programmateam", email="team@example.org"),),
+}
+
+
+@dataclass
+class World:
+    runtime: Runtime
+    dispatcher: Dispatcher
+    clock: Clock
+    mailbox: Mailbox
+    botapi: BotAPIState
+
+
+@pytest.fixture
+async def world(
+    content: Content, db_url: str, mailbox: tuple[Mailbox, int]
+) -> AsyncIterator[World]:
+    box, port = mailbox
+    clock = Clock()
+    engine = create_engine(db_url)
+    await upgrade_schema(engine)
+    sm = make_sessionmaker(engine)
+    state = BotAPIState()
+    bot = Bot(TOKEN, request=OfflineRequest(state))
+    channels: dict[str, Channel] = {
+        "email": EmailChannel(
+            "127.0.0.1", port, "assistent@example.org", security="none", timeout=5
+        ),
+        "telegram": TelegramChannel(bot),
+    }
+    runtime = Runtime(content, sm, clock=clock, contacts=CONTACTS)
+    dispatcher = Dispatcher(sm, content, channels, CONTACTS, clock=clock, jitter=lambda: 0.5)
+    async with bot:
+        yield World(runtime, dispatcher, clock, box, state)
+    await engine.dispose()
+
+
+AVANS = [
+    "menu:werkgever",
+    "c:medewerkers:10_49",
+    "c:doel:aannemen",
+    "c:begeleider:ja",
+    "c:sector:techniek",
+    "c:niveau:bachelor",
+    "c:provincie:noord_brabant",
+    "c:aanbod:ja",
+    "c:toestemming:ja",
+]
+
+
+async def make_lead(
+    w: World, user: str = "u1", name: str = "Anna Bakker", company: str = "Bakker Bouw B.V."
+) -> str:
+    key = f"console:{user}"
+    for button in AVANS:
+        await w.runtime.handle(key, Inbound.button(button))
+    for text in (name, company):
+        await w.runtime.handle(key, Inbound.from_text(text))
+    await w.runtime.handle(key, Inbound.button("c:kanaal:email"))
+    await w.runtime.handle(key, Inbound.from_text("anna@example.org"))
+    result = await w.runtime.handle(key, Inbound.button("confirm"))
+    return str(result.events[-1]["ref"])
+
+
+async def rows(w: World) -> list[OutboxRow]:
+    async with w.runtime.sessionmaker() as db:
+        return list((await db.scalars(select(OutboxRow).order_by(OutboxRow.id))).all())
+
+
+async def lead(w: World, ref: str) -> LeadRow:
+    async with w.runtime.sessionmaker() as db:
+        return (await db.scalars(select(LeadRow).where(LeadRow.ref == ref))).one()
+
+
+async def test_the_lead_and_its_deliveries_are_written_together(world: World) -> None:
+    ref = await make_lead(world)
+    outbox = await rows(world)
+    assert [(r.channel, r.target, r.status) for r in outbox] == [
+        ("email", "avans@example.org", "pending"),
+        ("telegram", "9001", "pending"),
+    ]
+    assert (await lead(world, ref)).status == "queued"
+
+
+async def test_delivery_by_email_and_telegram(world: World) -> None:
+    ref = await make_lead(world)
+    assert await world.dispatcher.run_once() == 2
+    assert [r.status for r in await rows(world)] == ["sent", "sent"]
+    assert (await lead(world, ref)).status == "delivered"
+    mail = world.mailbox.messages[0]
+    assert ref in mail["Subject"] and mail["To"] == "avans@example.org"
+    assert mail["Message-ID"].startswith(f"<{ref}.")
+    body = mail.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Anna Bakker" in text and "Bakker Bouw B.V." in text and "anna@example.org" in text
+    assert "Avans" in text and "geschikt" in text.lower()
+    card = next(s for s in world.botapi.sent if s.chat_id == 9001)
+    assert ref in card.text and "Anna Bakker" in card.text
+    assert await world.dispatcher.run_once() == 0  # nothing is sent twice
+
+
+async def test_an_hour_long_outage_loses_nothing_and_does_not_spin(world: World) -> None:
+    """T9: both channels down; the user still got a reference; all delivered afterwards."""
+    world.mailbox.mode = "421"
+    world.botapi.add_fault("sendMessage", *[Fault("status", 502)] * 50)
+    refs = [await make_lead(world, user=f"u{i}") for i in range(3)]
+    attempts = 0
+    for _ in range(60):  # an hour in one-minute steps
+        attempts += await world.dispatcher.run_once()
+        world.clock.advance(60)
+    assert all(r.status == "pending" for r in await rows(world))
+    assert attempts <= 6 * 8, "no hot loop: backoff keeps attempts per row low"
+    world.mailbox.mode = "accept"
+    world.botapi.faults.clear()
+    world.clock.advance(3600)
+    for _ in range(5):
+        await world.dispatcher.run_once()
+    assert all(r.status == "sent" for r in await rows(world))
+    assert {m["Subject"].split()[2] for m in world.mailbox.messages} == set(refs)
+
+
+async def test_retry_after_is_honoured(world: World) -> None:
+    world.botapi.add_fault("sendMessage", Fault("retry_after", 120))
+    await make_lead(world)
+    await world.dispatcher.run_once()
+    telegram = next(r for r in await rows(world) if r.channel == "telegram")
+    assert telegram.status == "pending"
+    assert telegram.next_attempt_at == world.clock.now + dt.timedelta(seconds=120)
+    world.clock.advance(119)
+    assert await world.dispatcher.run_once() == 0
+    world.clock.advance(2)
+    assert await world.dispatcher.run_once() == 1
+
+
+async def test_permanent_failures_fall_back_to_the_programme_team(world: World) -> None:
+    """T12: the address bounces (550) and the contact blocked the bot (403)."""
+    world.mailbox.mode = "550"
+    world.botapi.add_fault("sendMessage", Fault("forbidden"))
+    ref = await make_lead(world)
+    await world.dispatcher.run_once()
+    outbox = await rows(world)
+    assert [r.status for r in outbox[:2]] == ["dead", "dead"]
+    assert "550" in (outbox[0].last_error or "") and outbox[1].last_error
+    fallback = outbox[2:]
+    assert [(r.pilot, r.target) for r in fallback] == [("programmateam", "team@example.org")]
+    world.mailbox.mode = "accept"
+    await world.dispatcher.run_once()
+    assert (await rows(world))[2].status == "sent"
+    assert (await lead(world, ref)).status == "delivered"
+
+
+async def test_a_crashed_dispatcher_is_taken_over_after_its_lease(world: World) -> None:
+    """T11: a row left 'sending' by a dead process is delivered once its lease runs out."""
+    await make_lead(world)
+    async with world.runtime.sessionmaker() as db, db.begin():
+        for r in (await db.scalars(select(OutboxRow))).all():
+            r.status = "sending"
+            r.lease_until = world.clock.now + dt.timedelta(seconds=120)
+    assert await world.dispatcher.run_once() == 0
+    world.clock.advance(121)
+    assert await world.dispatcher.run_once() == 2
+    assert all(r.status == "sent" for r in await rows(world))
+
+
+async def test_hostile_text_stays_text(world: World) -> None:
+    """T13: markup and header tricks in user input never become headers or markup."""
+    evil = "<script>alert(1)</script> Jan"
+    ref = await make_lead(world, name="Jan de Vries", company=evil)
+    await world.dispatcher.run_once()
+    mail = world.mailbox.messages[0]
+    html = mail.get_body(("html",))
+    assert html is not None
+    assert "<script>" not in html.get_content() and "&lt;script&gt;" in html.get_content()
+    assert all("script" not in str(v) for _, v in mail.items())
+    assert ref in mail["Subject"]
+
+
+def test_email_headers_never_hold_user_text() -> None:
+    from bot.handoff.card import Card
+
+    channel = EmailChannel("127.0.0.1", 25, "assistent@example.org", security="none")
+    msg = channel.message(
+        "team@example.org",
+        Card("Nieuwe aanvraag L-1", "x\nBcc: a@b.c", "<p>x</p>"),
+        "<L-1.1@example.org>",
+    )
+    assert msg["Bcc"] is None and msg["Subject"] == "Nieuwe aanvraag L-1"
+
+
+async def test_no_contacts_means_no_outbox(content: Content, db_url: str) -> None:
+    engine = create_engine(db_url)
+    await upgrade_schema(engine)
+    runtime = Runtime(content, make_sessionmaker(engine))
+    w: Any = World(runtime, None, Clock(), Mailbox(), BotAPIState())  # type: ignore[arg-type]
+    ref = await make_lead(w)
+    assert await rows(w) == []
+    assert (await lead(w, ref)).status == "new"
+    await engine.dispose()
+
+
+def test_mkbroute_chat_delivers_leads_by_email(
+    mailbox: tuple[Mailbox, int], tmp_path: Any
+) -> None:
+    """The real process: a lead made in the terminal reaches the contact's mailbox."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    box, port = mailbox
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text(
+        "contacts:\n  programmateam:\n    - {name: Team, email: team@example.org}\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
+    env.update(
+        MKBROUTE_DATA_DIR=str(tmp_path),
+        MKBROUTE_CONTACTS_FILE=str(contacts),
+        MKBROUTE_SMTP_HOST="127.0.0.1",
+        MKBROUTE_SMTP_PORT=str(port),
+        MKBROUTE_SMTP_SECURITY="none",
+        MKBROUTE_SMTP_FROM="assistent@example.org",
+        MKBROUTE_DISPATCH_INTERVAL="0.2",
+    )
+    presses = [
+        "menu:student",
+        "c:leeftijd:21_plus",
+        "c:diploma:havo",
+        "c:niveau:ad",
+        "c:richting:zorg",
+        "c:provincie:utrecht",
+        "c:werkplek:mkb",
+        "c:aanbod:ja",
+        "c:toestemming:ja",
+    ]
+    lines = [{"user": "z", "button": b} for b in presses]
+    lines += [
+        {"user": "z", "text": "Zoë Jansen"},
+        {"user": "z", "button": "c:kanaal:email"},
+        {"user": "z", "text": "zoe@example.org"},
+        {"user": "z", "button": "confirm"},
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--jsonl"],
+        input="".join(json.dumps(x) + "\n" for x in lines),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    ref = json.loads(proc.stdout.splitlines()[-1])["events"][-1]["ref"]
+    assert [m["To"] for m in box.messages] == ["team@example.org"]
+    assert ref in box.messages[0]["Subject"]
