@@ -142,6 +142,9 @@ class Runtime:
                     session = Session.from_json(row.data)
                 except SessionError:
                     log.warning("unreadable session replaced by a new one")
+            if inbound.kind == "command" and inbound.value == "status":
+                lang = session.lang if session else self._lang_hint(inbound)
+                return Result(replies=(await self._status(db, user_key, lang),))
             turn = engine_handle(self.content, session, inbound, now, self.default_lang)
             applied = await self._apply(db, user_key, turn, now)
             new_session = turn.session
@@ -158,6 +161,29 @@ class Runtime:
             ref = applied.lead_ref
             replies = tuple(Reply(fill(r.text, lead_ref=ref), r.buttons) for r in replies)
         return Result(replies=replies, events=tuple(applied.events))
+
+    async def _status(self, db: AsyncSession, user_key: str, lang: str) -> Reply:
+        """/status: what became of this user's requests (asked of the database, not the engine)."""
+        m = self.content.messages
+        leads = (
+            await db.scalars(
+                select(LeadRow).where(LeadRow.user_key == user_key).order_by(LeadRow.id)
+            )
+        ).all()
+        if not leads:
+            return Reply(m.status_none.get(lang))
+        lines = []
+        for lead in leads:
+            status = getattr(m, f"status_{lead.status}", m.status_new).get(lang)
+            lines.append(
+                fill(
+                    m.status_line.get(lang),
+                    lead_ref=lead.ref or "?",
+                    date=lead.created_at.strftime("%d-%m-%Y"),
+                    status=status,
+                )
+            )
+        return Reply("\n".join(lines))
 
     async def _apply(
         self, db: AsyncSession, user_key: str, turn: Turn, now: dt.datetime

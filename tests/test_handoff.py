@@ -343,3 +343,40 @@ def test_mkbroute_chat_delivers_leads_by_email(
     ref = json.loads(proc.stdout.splitlines()[-1])["events"][-1]["ref"]
     assert [m["To"] for m in box.messages] == ["team@example.org"]
     assert ref in box.messages[0]["Subject"]
+
+
+async def test_an_unclaimed_lead_is_brought_up_once_after_working_days(world: World) -> None:
+    await make_lead(world)
+    await world.dispatcher.run_once()
+    world.clock.now = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC) + dt.timedelta(days=1)
+    assert await world.dispatcher.run_once() == 0  # one working day: not yet
+    world.clock.advance(2 * 86400)  # Thursday: three working days after Monday
+    await world.dispatcher.run_once()
+    await world.dispatcher.run_once()
+    reminders = [r for r in await rows(world) if r.kind == "reminder"]
+    assert {r.channel for r in reminders} == {"email", "telegram"}
+    assert all(r.status == "sent" for r in reminders)
+    assert "Herinnering" in world.mailbox.messages[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    world.clock.advance(7 * 86400)
+    await world.dispatcher.run_once()
+    assert len([r for r in await rows(world) if r.kind == "reminder"]) == 2  # only once
+
+
+def test_working_days_skip_weekends() -> None:
+    from bot.handoff.dispatcher import working_days_between
+
+    friday = dt.datetime(2026, 12, 4, 17, 0, tzinfo=dt.UTC)
+    assert working_days_between(friday, friday + dt.timedelta(days=1)) == 0  # Saturday
+    assert working_days_between(friday, friday + dt.timedelta(days=3)) == 1  # Monday
+    assert working_days_between(friday, friday + dt.timedelta(days=7)) == 5
+
+
+async def test_status_tells_the_user_what_became_of_the_request(world: World) -> None:
+    before = await world.runtime.handle("console:s1", Inbound.from_text("/status"))
+    assert "geen aanvraag" in before.replies[0].text
+    ref = await make_lead(world, user="s1")
+    queued = await world.runtime.handle("console:s1", Inbound.from_text("/status"))
+    assert ref in queued.replies[0].text and "onderweg" in queued.replies[0].text
+    await world.dispatcher.run_once()
+    done = await world.runtime.handle("console:s1", Inbound.from_text("/status"))
+    assert "aangekomen" in done.replies[0].text

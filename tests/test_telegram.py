@@ -149,6 +149,7 @@ async def test_the_command_menu_is_registered_in_dutch_and_english(bot: Bot) -> 
         "terug",
         "opnieuw",
         "stop",
+        "status",
         "privacy",
         "taal",
         "help",
@@ -368,3 +369,106 @@ def test_flood_guard_refills_over_time() -> None:
     assert guard.check(1) == "drop"
     now[0] += 61.0
     assert [guard.check(1) for _ in range(4)] == ["ok", "ok", "ok", "notice"]
+
+
+CONTACTS_YAML = """
+contacts:
+  programmateam:
+    - {name: Team, telegram_chat_id: 9100}
+  avans-bouwtalent:
+    - {name: Anouk, telegram_chat_id: 9001}
+    - {name: Bram, telegram_chat_id: 9002}
+"""
+AVANS = [
+    "menu:werkgever",
+    "c:medewerkers:10_49",
+    "c:doel:aannemen",
+    "c:begeleider:ja",
+    "c:sector:techniek",
+    "c:niveau:bachelor",
+    "c:provincie:noord_brabant",
+    "c:aanbod:ja",
+    "c:toestemming:ja",
+]
+
+
+@pytest.fixture
+async def claims_bot(content: Content, tmp_path: Path) -> AsyncIterator[Bot]:
+    path = tmp_path / "contacts.yaml"
+    path.write_text(CONTACTS_YAML, encoding="utf-8")
+    config = settings(tmp_path, flood_burst=1000, contacts_file=path)
+    async for b in _bot(content, config):
+        yield b
+
+
+async def lead_via_telegram(bot: Bot, user: int) -> str:
+    await bot.say("/start", user=user)
+    for data in AVANS:
+        await bot.press(data, user=user)
+    await bot.say("Anna Bakker", user=user)
+    await bot.say("Bakker Bouw", user=user)
+    await bot.press("c:kanaal:email", user=user)
+    await bot.say("anna@example.org", user=user)
+    await bot.press("confirm", user=user)
+    text = bot.last(user)
+    return text.split("referentie ")[1].split(".")[0]
+
+
+async def deliver(bot: Bot, content: Content) -> None:
+    from bot.handoff.channels import TelegramChannel
+    from bot.handoff.dispatcher import Dispatcher
+
+    runtime = bot.adapter.runtime
+    assert runtime is not None
+    await Dispatcher(
+        runtime.sessionmaker,
+        content,
+        {"telegram": TelegramChannel(bot.app.bot)},
+        bot.adapter.contacts,
+    ).run_once()
+
+
+async def test_the_first_contact_to_claim_owns_the_lead(claims_bot: Bot, content: Content) -> None:
+    bot = claims_bot
+    ref = await lead_via_telegram(bot, USER)
+    await deliver(bot, content)
+    cards = [s for s in bot.state.sent if s.chat_id in (9001, 9002)]
+    assert len(cards) == 2 and all(ref in c.text for c in cards)
+    assert all((f"claim:{ref}") in [d for _, d in c.buttons] for c in cards)
+    # Someone who is not a contact person forges the button: nothing happens.
+    await bot.feed(bot.state.callback_update(USER, cards[0].message_id, f"claim:{ref}"))
+    # Anouk claims; Bram presses a moment later on his own card.
+    await bot.feed(
+        bot.state.callback_update(9001, cards[0].message_id, f"claim:{ref}", chat_id=9001)
+    )
+    await bot.feed(
+        bot.state.callback_update(9002, cards[1].message_id, f"claim:{ref}", chat_id=9002)
+    )
+    runtime = bot.adapter.runtime
+    assert runtime is not None
+    async with runtime.sessionmaker() as db:
+        lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref))).one()
+    assert (lead.status, lead.claimed_by) == ("claimed", "Anouk")
+    edits = [
+        s for s in bot.state.sent if s.method == "editMessageText" and s.chat_id in (9001, 9002)
+    ]
+    assert {e.chat_id for e in edits} == {9001, 9002}
+    assert all("Opgepakt door Anouk" in e.text and not e.buttons for e in edits)
+    assert "al opgepakt door Anouk" in bot.last(9002)
+    await bot.say("/status")
+    assert "opgepakt" in bot.last()
+
+
+async def test_not_for_us_hands_the_lead_to_the_programme_team(
+    claims_bot: Bot, content: Content
+) -> None:
+    bot = claims_bot
+    ref = await lead_via_telegram(bot, USER)
+    await deliver(bot, content)
+    card = next(s for s in bot.state.sent if s.chat_id == 9001)
+    await bot.feed(
+        bot.state.callback_update(9001, card.message_id, f"decline:{ref}", chat_id=9001)
+    )
+    await deliver(bot, content)
+    team = [s for s in bot.state.sent if s.chat_id == 9100]
+    assert team and ref in team[0].text and "niet voor ons volgens Anouk" in team[0].text

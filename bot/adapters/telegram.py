@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from telegram import (
@@ -44,11 +44,17 @@ from telegram.request import BaseRequest
 
 from bot.content.bundle import Content
 from bot.content.models import COMMANDS
+from bot.engine.text import fill
 from bot.engine.types import Inbound, Reply
+from bot.handoff.card import render
+from bot.handoff.claims import claim, decline, sent_cards
+from bot.handoff.contacts import Contact
+from bot.handoff.dispatcher import facts
 from bot.handoff.service import DispatchService, contacts_for
 from bot.runtime import Result, Runtime
 from bot.settings import Settings
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+from bot.store.models import LeadRow
 
 __all__ = ["FloodGuard", "TelegramAdapter", "build_application", "keyboard", "split_text"]
 
@@ -152,9 +158,22 @@ class FloodGuard:
 class TelegramAdapter:
     """Translates updates to Inbound values and renders Replies as Telegram messages."""
 
-    def __init__(self, settings: Settings, content: Content) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        content: Content,
+        contacts: Mapping[str, Sequence[Contact]] | None = None,
+    ) -> None:
         self.settings = settings
         self.content = content
+        self.contacts = dict(contacts or {})
+        # Contact persons by Telegram chat id: only they may claim or decline a lead.
+        self.contact_chats = {
+            person.telegram_chat_id: person
+            for people in self.contacts.values()
+            for person in people
+            if person.telegram_chat_id is not None
+        }
         self.runtime: Runtime | None = None
         self.flood = FloodGuard(settings.flood_burst, settings.flood_per_minute)
         self._group_noticed: dict[int, float] = {}
@@ -166,6 +185,7 @@ class TelegramAdapter:
         app.add_handler(
             MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT, self.on_text)
         )
+        app.add_handler(CallbackQueryHandler(self.on_claim, pattern=r"^(claim|decline):"))
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(
             MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, self.on_other)
@@ -218,6 +238,64 @@ class TelegramAdapter:
                 await query.answer()
             except TelegramError as exc:
                 log.info("answerCallbackQuery failed (%s)", type(exc).__name__)
+
+    async def on_claim(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A contact person pressed "Ik pak dit op" or "Niet voor ons" on a lead card."""
+        query = update.callback_query
+        if query is None or not query.data:
+            return
+        try:
+            chat = update.effective_chat
+            person = self.contact_chats.get(chat.id) if chat is not None else None
+            if person is None or self.runtime is None:
+                # Not a contact person (a forged button): nothing happens, and it is logged.
+                log.warning("claim button pressed outside a contact chat; ignored")
+                return
+            action, _, ref = query.data.partition(":")
+            sm = self.runtime.sessionmaker
+            now = self.runtime.clock()
+            if action == "claim":
+                result = await claim(sm, ref, person.name, now)
+            else:
+                result = await decline(sm, self.content, self.contacts, ref, person.name, now)
+            m = self.content.messages
+            when = now.strftime("%d-%m-%Y %H:%M")
+            if result.outcome == "already" and result.by != person.name:
+                await self.send(
+                    context,
+                    chat.id,  # type: ignore[union-attr]
+                    [Reply(fill(m.handoff_already.get("nl"), contact=result.by or "?"))],
+                )
+            if result.lead_id is not None and result.outcome in ("claimed", "declined"):
+                key = "handoff_claimed" if result.outcome == "claimed" else "handoff_declined"
+                note = fill(getattr(m, key).get("nl"), contact=person.name, at=when)
+                await self._update_cards(context, result.lead_id, note)
+        finally:
+            try:
+                await query.answer()
+            except TelegramError as exc:
+                log.info("answerCallbackQuery failed (%s)", type(exc).__name__)
+
+    async def _update_cards(
+        self, context: ContextTypes.DEFAULT_TYPE, lead_id: int, note: str
+    ) -> None:
+        """Show everyone who received the card what happened, and retire its buttons."""
+        assert self.runtime is not None
+        async with self.runtime.sessionmaker() as db:
+            lead = await db.get(LeadRow, lead_id)
+        if lead is None:
+            return
+        text = render(self.content, facts(lead), note=note, actions=False).text
+        for chat_id, message_id in await sent_cards(self.runtime.sessionmaker, lead_id):
+            try:
+                await context.bot.edit_message_text(
+                    text[: MessageLimit.MAX_TEXT_LENGTH],
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=None,
+                )
+            except TelegramError as exc:
+                log.info("card %s not updated (%s)", message_id, type(exc).__name__)
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo, sticker, voice message, location, ... in a private chat."""
@@ -370,10 +448,9 @@ def build_application(
             "MKBROUTE_TELEGRAM_TOKEN is not set. Create a bot with @BotFather and set the token "
             "it gives you (see docs/deploy.md)."
         )
-    adapter = TelegramAdapter(settings, content)
-    state: dict[str, object] = {}
-
     contacts = contacts_for(settings, content)
+    adapter = TelegramAdapter(settings, content, contacts)
+    state: dict[str, object] = {}
 
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
         engine = create_engine(settings.db_url)

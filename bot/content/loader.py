@@ -60,6 +60,9 @@ PLACEHOLDERS = {
     "pilot",
     "version",
     "at",
+    "contact",
+    "status",
+    "date",
 }
 M = TypeVar("M", bound=BaseModel)
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -46,6 +46,7 @@ COMMANDS: tuple[str, ...] = (
     "terug",
     "opnieuw",
     "stop",
+    "status",
     "privacy",
     "taal",
     "help",
@@ -225,6 +226,20 @@ class Messages(_Frozen):
     handoff_reasons: Text
     handoff_routing: Text
     handoff_consent: Text
+    handoff_claim: Text
+    handoff_decline: Text
+    handoff_claimed: Text
+    handoff_declined: Text
+    handoff_already: Text
+    handoff_reminder: Text
+    status_none: Text
+    status_line: Text
+    status_new: Text
+    status_queued: Text
+    status_delivered: Text
+    status_claimed: Text
+    status_declined: Text
+    status_undeliverable: Text
     # Descriptions for the Telegram command menu (setMyCommands), one per command.
     commands: dict[str, Text]
 

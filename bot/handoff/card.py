@@ -35,6 +35,8 @@ class Card:
     subject: str  # built from our own words and the reference only: never user text
     text: str
     html: str
+    # Buttons for chat channels: (callback data, label), e.g. ("claim:L-2026-000001", "...").
+    actions: tuple[tuple[str, str], ...] = ()
 
 
 def _safe(value: str) -> str:
@@ -42,8 +44,13 @@ def _safe(value: str) -> str:
     return clean_input(value)
 
 
-def render(content: Content, lead: LeadFacts, lang: str = "nl") -> Card:
-    """The card in the contact's language; user-provided values are cleaned and escaped."""
+def render(
+    content: Content, lead: LeadFacts, lang: str = "nl", *, note: str = "", actions: bool = True
+) -> Card:
+    """The card in the contact's language; user-provided values are cleaned and escaped.
+
+    ``note`` goes on top (a reminder, a claim); ``actions`` adds the claim/decline buttons.
+    """
     m = content.messages
     flow = content.flows.get(lead.flow)
     rows: list[tuple[str, str]] = []
@@ -67,7 +74,7 @@ def render(content: Content, lead: LeadFacts, lang: str = "nl") -> Card:
     verdict = getattr(m, f"verdict_{lead.verdict}").get(lang)
     title = flow.title.get(lang) if flow else lead.flow
     head = m.handoff_title.get(lang).replace("{lead_ref}", lead.ref)
-    lines = [head, "", f"{title} · {lead.verdict}: {verdict}"]
+    lines = [*([note, ""] if note else []), head, "", f"{title} · {lead.verdict}: {verdict}"]
     if lead.minor:
         lines.append(m.handoff_minor.get(lang))
     lines += ["", *(f"{k}: {v}" for k, v in rows), "", m.handoff_reasons.get(lang)]
@@ -78,4 +85,12 @@ def render(content: Content, lead: LeadFacts, lang: str = "nl") -> Card:
     lines += ["", consent.replace("{at}", lead.consent_at)]
     text = "\n".join(lines)
     body = "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in lines)
-    return Card(subject=head, text=text, html=f"<html><body>{body}</body></html>")
+    buttons = (
+        (
+            (f"claim:{lead.ref}", m.handoff_claim.get(lang)),
+            (f"decline:{lead.ref}", m.handoff_decline.get(lang)),
+        )
+        if actions
+        else ()
+    )
+    return Card(subject=head, text=text, html=f"<html><body>{body}</body></html>", actions=buttons)

@@ -13,7 +13,7 @@ import ssl
 from email.message import EmailMessage
 from typing import Literal, Protocol
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.handoff.card import Card
@@ -39,8 +39,9 @@ class Permanent(Exception):
 
 
 class Channel(Protocol):
-    async def send(self, target: str, card: Card, message_id: str) -> None:
-        """Deliver ``card`` to ``target`` or raise Transient / Permanent."""
+    async def send(self, target: str, card: Card, message_id: str) -> str | None:
+        """Deliver ``card`` to ``target`` (returning the message's id on the other side, if
+        any) or raise Transient / Permanent."""
         ...
 
 
@@ -60,8 +61,9 @@ class EmailChannel:
         self.host, self.port, self.sender = host, port, sender
         self.user, self.password, self.security, self.timeout = user, password, security, timeout
 
-    async def send(self, target: str, card: Card, message_id: str) -> None:
+    async def send(self, target: str, card: Card, message_id: str) -> str | None:
         await asyncio.to_thread(self._send, target, card, message_id)
+        return None
 
     def message(self, target: str, card: Card, message_id: str) -> EmailMessage:
         msg = EmailMessage()
@@ -115,9 +117,17 @@ class TelegramChannel:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, target: str, card: Card, message_id: str) -> None:
+    async def send(self, target: str, card: Card, message_id: str) -> str | None:
+        markup = (
+            InlineKeyboardMarkup(
+                [[InlineKeyboardButton(label, callback_data=data) for data, label in card.actions]]
+            )
+            if card.actions
+            else None
+        )
         try:
-            await self.bot.send_message(int(target), card.text[:4096])
+            sent = await self.bot.send_message(int(target), card.text[:4096], reply_markup=markup)
+            return str(sent.message_id)
         except Forbidden:
             raise Permanent("the contact blocked the bot or never started it") from None
         except RetryAfter as exc:

@@ -24,7 +24,7 @@ from bot.handoff.contacts import Contact
 from bot.runtime import utcnow
 from bot.store.models import LeadRow, OutboxRow
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "facts", "working_days_between"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,63 @@ class Dispatcher:
             if await self._claim(row_id, now):
                 await self._deliver(row_id)
                 done += 1
-        return done
+        return done + await self.remind(now)
+
+    async def remind(self, now: dt.datetime) -> int:
+        """Bring an unclaimed lead up again, once, after the contact's follow-up working days."""
+        async with self.sessionmaker() as db, db.begin():
+            waiting = (
+                await db.scalars(
+                    select(LeadRow).where(
+                        LeadRow.status == "delivered",
+                        LeadRow.claimed_by.is_(None),
+                        LeadRow.reminded_at.is_(None),
+                    )
+                )
+            ).all()
+            added = 0
+            for lead in waiting:
+                sent = (
+                    await db.scalars(
+                        select(OutboxRow).where(
+                            OutboxRow.lead_id == lead.id,
+                            OutboxRow.status == "sent",
+                            OutboxRow.kind == "lead",
+                        )
+                    )
+                ).all()
+                due = [
+                    r
+                    for r in sent
+                    if r.sent_at is not None
+                    and working_days_between(r.sent_at, now) >= self._follow_up(r)
+                ]
+                if not due:
+                    continue
+                lead.reminded_at = now
+                for r in due:
+                    db.add(
+                        OutboxRow(
+                            lead_id=lead.id,
+                            channel=r.channel,
+                            target=r.target,
+                            contact=r.contact,
+                            pilot=r.pilot,
+                            status="pending",
+                            attempts=0,
+                            next_attempt_at=now,
+                            created_at=now,
+                            kind="reminder",
+                        )
+                    )
+                    added += 1
+        return added
+
+    def _follow_up(self, row: OutboxRow) -> int:
+        for person in self.contacts.get(row.pilot, ()):
+            if person.name == row.contact:
+                return person.follow_up_days
+        return 2
 
     async def run_forever(self, stop: asyncio.Event, interval: float = 5.0) -> None:
         """Poll the outbox until ``stop`` is set; a failing round is logged, never fatal."""
@@ -110,26 +166,28 @@ class Dispatcher:
             lead = await db.get(LeadRow, row.lead_id) if row else None
         if row is None or lead is None or lead.ref is None:
             return
-        card = render(self.content, _facts(lead))
+        note = self.content.messages.handoff_reminder.get("nl") if row.kind == "reminder" else ""
+        card = render(self.content, facts(lead), note=note, actions=lead.claimed_by is None)
         message_id = f"<{lead.ref}.{row.id}@{self.mail_domain}>"
         channel = self.channels.get(row.channel)
         try:
             if channel is None:
                 raise Permanent(f"channel {row.channel} is not configured")
-            await channel.send(row.target, card, message_id)
+            external = await channel.send(row.target, card, message_id)
         except Transient as exc:
             await self._retry(row_id, exc)
         except Permanent as exc:
             await self._dead(row_id, exc)
         else:
-            await self._sent(row_id)
+            await self._sent(row_id, external)
 
-    async def _sent(self, row_id: int) -> None:
+    async def _sent(self, row_id: int, external: str | None) -> None:
         now = self.clock()
         async with self.sessionmaker() as db, db.begin():
             row = await db.get(OutboxRow, row_id)
             assert row is not None
             row.status, row.sent_at, row.lease_until = "sent", now, None
+            row.external_id = external
             row.attempts += 1
             lead = await db.get(LeadRow, row.lead_id)
             if lead is not None and lead.status in ("new", "queued", "undeliverable"):
@@ -202,7 +260,18 @@ class Dispatcher:
         log.warning("outbox row %d: permanent failure (%s)", row_id, exc.reason)
 
 
-def _facts(lead: LeadRow) -> LeadFacts:
+def working_days_between(start: dt.datetime, end: dt.datetime) -> int:
+    """Monday-to-Friday days from ``start`` to ``end`` (a reminder waits for working days)."""
+    days = 0
+    day = start.date()
+    while day < end.date():
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            days += 1
+    return days
+
+
+def facts(lead: LeadRow) -> LeadFacts:
     return LeadFacts(
         ref=lead.ref or "",
         flow=lead.flow,

@@ -102,6 +102,9 @@ class LeadRow(Base):
     # Why the lead went to this pilot, in words staff can read ("ICT + ... -> HvA").
     routing: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     status: Mapped[str] = mapped_column(String(20), default="new")
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     consent_id: Mapped[int | None] = mapped_column(ForeignKey("consents.id"))
     consent_version: Mapped[str] = mapped_column(String(40))
     consent_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
@@ -127,6 +130,9 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # The Telegram message id of a sent card, so that a claim can update it for everyone.
+    external_id: Mapped[str | None] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20), default="lead", server_default="lead")
 
 
 class EventRow(Base):

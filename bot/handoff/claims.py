@@ -1,0 +1,105 @@
+"""Claims: the first contact to press "Ik pak dit op" owns the lead; "Niet voor ons" hands it
+to the programme team."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.content.bundle import Content
+from bot.handoff.contacts import Contact
+from bot.store.models import LeadRow, OutboxRow
+
+__all__ = ["ClaimResult", "claim", "decline", "sent_cards"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    outcome: Literal["claimed", "already", "declined", "unknown"]
+    by: str | None = None
+    lead_id: int | None = None
+
+
+async def claim(
+    sessionmaker: async_sessionmaker[AsyncSession], ref: str, contact: str, now: dt.datetime
+) -> ClaimResult:
+    """Claim atomically: of two contacts pressing at once, exactly one wins."""
+    async with sessionmaker() as db, db.begin():
+        lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref))).first()
+        if lead is None:
+            return ClaimResult("unknown")
+        result = await db.execute(
+            update(LeadRow)
+            .where(LeadRow.id == lead.id, LeadRow.claimed_by.is_(None))
+            .values(claimed_by=contact, claimed_at=now, status="claimed")
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            await db.refresh(lead)
+            return ClaimResult("already", lead.claimed_by, lead.id)
+        return ClaimResult("claimed", contact, lead.id)
+
+
+async def decline(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    content: Content,
+    contacts: Mapping[str, Sequence[Contact]],
+    ref: str,
+    contact: str,
+    now: dt.datetime,
+) -> ClaimResult:
+    """Send the lead to the programme team, noting who declined it."""
+    fallback = content.fallback_pilot.id
+    async with sessionmaker() as db, db.begin():
+        lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref))).first()
+        if lead is None:
+            return ClaimResult("unknown")
+        if lead.claimed_by is not None:
+            return ClaimResult("already", lead.claimed_by, lead.id)
+        if lead.status == "declined":
+            return ClaimResult("declined", contact, lead.id)
+        lead.status = "declined"
+        lead.routing = [*lead.routing, f"niet voor ons volgens {contact} ({lead.pilot})"]
+        lead.pilot = fallback
+        for person in contacts.get(fallback, ()):
+            for channel, target in (
+                ("email", person.email),
+                ("telegram", person.telegram_chat_id),
+            ):
+                if target is not None:
+                    db.add(
+                        OutboxRow(
+                            lead_id=lead.id,
+                            channel=channel,
+                            target=str(target),
+                            contact=person.name,
+                            pilot=fallback,
+                            status="pending",
+                            attempts=0,
+                            next_attempt_at=now,
+                            created_at=now,
+                        )
+                    )
+        return ClaimResult("declined", contact, lead.id)
+
+
+async def sent_cards(
+    sessionmaker: async_sessionmaker[AsyncSession], lead_id: int
+) -> list[tuple[int, int]]:
+    """(chat id, message id) of every Telegram card sent about a lead, to update them all."""
+    async with sessionmaker() as db:
+        rows = (
+            await db.scalars(
+                select(OutboxRow).where(
+                    OutboxRow.lead_id == lead_id,
+                    OutboxRow.channel == "telegram",
+                    OutboxRow.status == "sent",
+                    OutboxRow.external_id.is_not(None),
+                )
+            )
+        ).all()
+    return [(int(r.target), int(r.external_id or 0)) for r in rows]
