@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from telegram.error import TimedOut
 from telegram.request import BaseRequest, RequestData
 
 BOT_ID = 777000111
@@ -457,7 +458,11 @@ class OfflineRequest(BaseRequest):
         api_method = url.rsplit("/", 1)[-1]
         params = decode_params(request_data.json_parameters if request_data else {})
         fault = self.state.take_fault(api_method)
-        if fault is not None and fault.kind != "timeout":
+        if fault is not None and fault.kind == "timeout":
+            # The lost response: Telegram did the work, but the answer never arrived.
+            self.state.call(api_method, params)
+            raise TimedOut("emulated: response lost")
+        if fault is not None:
             response = apply_fault(fault, self.state, params)
             assert response is not None
             return response[0], json.dumps(response[1]).encode()

@@ -380,3 +380,38 @@ async def test_status_tells_the_user_what_became_of_the_request(world: World) ->
     await world.dispatcher.run_once()
     done = await world.runtime.handle("console:s1", Inbound.from_text("/status"))
     assert "aangekomen" in done.replies[0].text
+
+
+async def test_a_lost_response_gives_at_most_one_duplicate(world: World) -> None:
+    """T10: Telegram delivered the card but the answer was lost; the retry sends it again,
+    once, and both carry the reference so the contact recognises the duplicate."""
+    world.botapi.add_fault("sendMessage", Fault("timeout"))
+    ref = await make_lead(world)
+    await world.dispatcher.run_once()
+    world.clock.advance(3600)
+    for _ in range(3):
+        await world.dispatcher.run_once()
+        world.clock.advance(3600)
+    cards = [s for s in world.botapi.sent if s.chat_id == 9001]
+    assert len(cards) == 2 and all(ref in c.text for c in cards)
+    telegram = next(r for r in await rows(world) if r.channel == "telegram")
+    assert telegram.status == "sent" and telegram.attempts == 2
+
+
+def test_mkbroute_dispatch_needs_contacts(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
+    env["MKBROUTE_DATA_DIR"] = str(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "dispatch"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0 and "MKBROUTE_CONTACTS_FILE" in proc.stderr
+    assert "Traceback" not in proc.stderr
