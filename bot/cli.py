@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from telegram import Bot
 
 from bot.content.bundle import Content
@@ -23,9 +24,11 @@ from bot.engine.types import MAX_INBOUND
 from bot.handoff.contacts import Contact, ContactsError
 from bot.handoff.service import DispatchService, contacts_for
 from bot.logs import configure
+from bot.privacy import erase_user, purge
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+from bot.store.models import LeadRow
 
 __all__ = ["main"]
 
@@ -126,6 +129,50 @@ async def _dispatch(settings: Settings) -> None:
         await engine.dispose()
 
 
+async def _purge(settings: Settings) -> int:
+    """``mkbroute purge``: idempotent; prints counts only."""
+    engine = create_engine(settings.db_url)
+    try:
+        await upgrade_schema(engine)
+        async with make_sessionmaker(engine)() as db, db.begin():
+            purged = await purge(
+                db,
+                dt.datetime.now(dt.UTC),
+                sessions_days=settings.retention_sessions_days,
+                leads_days=settings.retention_leads_days,
+                outbox_days=settings.retention_outbox_days,
+                unanswered_days=settings.retention_unanswered_days,
+            )
+    finally:
+        await engine.dispose()
+    print("Purged: " + ", ".join(f"{k} {v}" for k, v in sorted(purged.counts.items())))
+    return 0
+
+
+async def _erase(settings: Settings, ref: str) -> int:
+    """``mkbroute erase REF``: staff erase the person behind a lead (on their request)."""
+    content = _content(settings)
+    engine = create_engine(settings.db_url)
+    try:
+        await upgrade_schema(engine)
+        async with make_sessionmaker(engine)() as db, db.begin():
+            lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref.strip()))).first()
+            if lead is None or lead.user_key.startswith("erased:"):
+                print(f"No lead {ref!r} with personal data found.", file=sys.stderr)
+                return 1
+            erased = await erase_user(
+                db, content, lead.user_key, dt.datetime.now(dt.UTC), actor="staff"
+            )
+    finally:
+        await engine.dispose()
+    shared = ", ".join(dict.fromkeys(erased.delivered_to)) or "nobody"
+    print(
+        f"Erased {ref}: {sum(erased.counts.values())} rows; it had been sent to {shared}, "
+        "who will be told."
+    )
+    return 0
+
+
 def _content_check(settings: Settings, folder: Path | None) -> int:
     content = _content(settings, folder)
     warnings = content_warnings(content, dt.date.today())
@@ -210,6 +257,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--lang", choices=["nl", "en"], default=None, help="language of a new chat")
     sub.add_parser("run", help="run the Telegram bot with long polling")
     sub.add_parser("dispatch", help="only deliver pending leads to contacts")
+    sub.add_parser("purge", help="delete what has passed its retention period")
+    erase = sub.add_parser("erase", help="erase everything about the person behind a lead")
+    erase.add_argument("ref", help="the lead reference, e.g. L-2026-000123")
     sub.add_parser("webhook", help="run the Telegram bot behind a webhook")
     ask = sub.add_parser("ask", help="ask the knowledge base a question")
     ask.add_argument("question", nargs="*", help="the question")
@@ -251,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "ask":
         return _ask(settings, args)
+    if args.command == "purge":
+        return asyncio.run(_purge(settings))
+    if args.command == "erase":
+        return asyncio.run(_erase(settings, args.ref))
     if args.command == "dispatch":
         secrets = [
             s.get_secret_value()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 __all__ = ["Redactor", "configure"]
@@ -10,8 +11,13 @@ __all__ = ["Redactor", "configure"]
 REDACTED = "[redacted]"
 
 
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w:])\+?\d[\d ()-]{7,}\d")
+
+
 class Redactor(logging.Filter):
-    """Replace every occurrence of a secret (the bot token, its halves, a webhook secret)."""
+    """Replace every occurrence of a secret (the bot token, its halves, a webhook secret, the
+    SMTP password) and mask e-mail addresses and phone numbers."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -23,11 +29,13 @@ class Redactor(logging.Filter):
         clean = message
         for secret in self.secrets:
             clean = clean.replace(secret, REDACTED)
+        clean = _PHONE.sub("[telefoon]", _EMAIL.sub("[e-mail]", clean))
         if record.exc_info and record.exc_info[1] is not None:
             # Render the traceback now, redacted, so the handler does not print the raw one.
             text = logging.Formatter().formatException(record.exc_info)
             for secret in self.secrets:
                 text = text.replace(secret, REDACTED)
+            text = _PHONE.sub("[telefoon]", _EMAIL.sub("[e-mail]", text))
             record.exc_info = None
             record.exc_text = None
             clean = f"{clean}\n{text}"

@@ -22,6 +22,7 @@ from bot.content.bundle import Content
 from bot.engine.engine import handle as engine_handle
 from bot.engine.text import fill
 from bot.engine.types import (
+    Button,
     CreateLead,
     Event,
     Inbound,
@@ -33,6 +34,7 @@ from bot.engine.types import (
     Unanswered,
 )
 from bot.handoff.contacts import Contact
+from bot.privacy import erase_user, my_data
 from bot.store.models import (
     ConsentRow,
     EventRow,
@@ -142,9 +144,10 @@ class Runtime:
                     session = Session.from_json(row.data)
                 except SessionError:
                     log.warning("unreadable session replaced by a new one")
-            if inbound.kind == "command" and inbound.value == "status":
-                lang = session.lang if session else self._lang_hint(inbound)
-                return Result(replies=(await self._status(db, user_key, lang),))
+            lang = session.lang if session else self._lang_hint(inbound)
+            rights = await self._rights(db, user_key, inbound, lang, now)
+            if rights is not None:
+                return rights
             turn = engine_handle(self.content, session, inbound, now, self.default_lang)
             applied = await self._apply(db, user_key, turn, now)
             new_session = turn.session
@@ -161,6 +164,35 @@ class Runtime:
             ref = applied.lead_ref
             replies = tuple(Reply(fill(r.text, lead_ref=ref), r.buttons) for r in replies)
         return Result(replies=replies, events=tuple(applied.events))
+
+    async def _rights(
+        self, db: AsyncSession, user_key: str, inbound: Inbound, lang: str, now: dt.datetime
+    ) -> Result | None:
+        """/status, /mijngegevens and /verwijder: questions for the database, not the engine."""
+        m = self.content.messages
+        what = inbound.value if inbound.kind in ("command", "button") else ""
+        if inbound.kind == "command" and what == "status":
+            return Result(replies=(await self._status(db, user_key, lang),))
+        if inbound.kind == "command" and what == "mijngegevens":
+            text = await my_data(db, self.content, user_key, lang)
+            return Result(replies=(Reply(text),))
+        if inbound.kind == "command" and what == "verwijder":
+            buttons = (
+                Button("erase:yes", m.btn_erase_yes.get(lang)),
+                Button("erase:no", m.btn_erase_no.get(lang)),
+            )
+            return Result(replies=(Reply(m.erase_confirm.get(lang), buttons),))
+        if inbound.kind == "button" and what == "erase:no":
+            return Result(replies=(Reply(m.erase_cancelled.get(lang)),))
+        if inbound.kind == "button" and what == "erase:yes":
+            erased = await erase_user(db, self.content, user_key, now, actor="user")
+            if erased.delivered_to:
+                pilots = ", ".join(dict.fromkeys(erased.delivered_to))
+                text = fill(m.erase_done_shared.get(lang), pilot=pilots)
+            else:
+                text = m.erase_done.get(lang)
+            return Result(replies=(Reply(text),), events=({"type": "erased"},))
+        return None
 
     async def _status(self, db: AsyncSession, user_key: str, lang: str) -> Reply:
         """/status: what became of this user's requests (asked of the database, not the engine)."""

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     dispatch_interval: float = Field(default=5.0, gt=0, le=3600)
+    # Retention (days): unfinished conversations, leads after their last activity, delivered
+    # messages, and questions the knowledge base could not answer.
+    retention_sessions_days: int = Field(default=30, ge=1, le=3650)
+    retention_leads_days: int = Field(default=365, ge=1, le=3650)
+    retention_outbox_days: int = Field(default=30, ge=1, le=3650)
+    retention_unanswered_days: int = Field(default=365, ge=1, le=3650)
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"

@@ -47,6 +47,8 @@ COMMANDS: tuple[str, ...] = (
     "opnieuw",
     "stop",
     "status",
+    "mijngegevens",
+    "verwijder",
     "privacy",
     "taal",
     "help",
@@ -233,6 +235,20 @@ class Messages(_Frozen):
     handoff_already: Text
     handoff_reminder: Text
     status_none: Text
+    mydata_header: Text
+    mydata_language: Text
+    mydata_answers: Text
+    mydata_lead: Text
+    mydata_counts: Text
+    mydata_nothing: Text
+    mydata_footer: Text
+    erase_confirm: Text
+    erase_done: Text
+    erase_done_shared: Text
+    erase_cancelled: Text
+    btn_erase_yes: Text
+    btn_erase_no: Text
+    handoff_erased: Text
     status_line: Text
     status_new: Text
     status_queued: Text

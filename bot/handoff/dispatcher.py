@@ -13,12 +13,14 @@ import datetime as dt
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
+from html import escape
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content.bundle import Content
-from bot.handoff.card import LeadFacts, render
+from bot.engine.text import fill
+from bot.handoff.card import Card, LeadFacts, render
 from bot.handoff.channels import Channel, Permanent, Transient
 from bot.handoff.contacts import Contact
 from bot.runtime import utcnow
@@ -167,7 +169,12 @@ class Dispatcher:
         if row is None or lead is None or lead.ref is None:
             return
         note = self.content.messages.handoff_reminder.get("nl") if row.kind == "reminder" else ""
-        card = render(self.content, facts(lead), note=note, actions=lead.claimed_by is None)
+        if row.kind == "erased":
+            # The person withdrew: say so, and nothing else (the lead is only a tombstone now).
+            text = fill(self.content.messages.handoff_erased.get("nl"), lead_ref=lead.ref)
+            card = Card(subject=text.split(".")[0][:120], text=text, html=f"<p>{escape(text)}</p>")
+        else:
+            card = render(self.content, facts(lead), note=note, actions=lead.claimed_by is None)
         message_id = f"<{lead.ref}.{row.id}@{self.mail_domain}>"
         channel = self.channels.get(row.channel)
         try:

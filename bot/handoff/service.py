@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -14,11 +15,14 @@ from bot.content.bundle import Content
 from bot.handoff.channels import Channel, EmailChannel, TelegramChannel
 from bot.handoff.contacts import Contact, load_contacts
 from bot.handoff.dispatcher import Dispatcher
+from bot.privacy import purge
 from bot.settings import Settings
 
 __all__ = ["DispatchService", "channels_for", "contacts_for"]
 
 log = logging.getLogger(__name__)
+
+PURGE_EVERY = 24 * 3600.0
 
 
 def contacts_for(settings: Settings, content: Content) -> dict[str, tuple[Contact, ...]]:
@@ -45,7 +49,7 @@ def channels_for(settings: Settings, bot: Bot | None) -> dict[str, Channel]:
 
 
 class DispatchService:
-    """The dispatcher as a background task of a running process."""
+    """Background work of a running process: the dispatcher, and the daily retention purge."""
 
     def __init__(
         self,
@@ -60,8 +64,11 @@ class DispatchService:
         self.dispatcher = Dispatcher(sessionmaker, content, channels, contacts, mail_domain=domain)
         self.interval = settings.dispatch_interval
         self.enabled = bool(contacts)
+        self.settings = settings
+        self.sessionmaker = sessionmaker
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._purge_task: asyncio.Task[None] | None = None
         if contacts and not channels:
             log.warning("contacts are configured but no channel (SMTP or Telegram) is")
 
@@ -70,10 +77,37 @@ class DispatchService:
             self._task = asyncio.create_task(
                 self.dispatcher.run_forever(self._stop, self.interval)
             )
+        if self._purge_task is None:
+            self._purge_task = asyncio.create_task(self._purge_daily())
+
+    async def _purge_daily(self) -> None:
+        """Enforce the retention periods now and then every 24 hours (idempotent)."""
+        s = self.settings
+        while not self._stop.is_set():
+            try:
+                async with self.sessionmaker() as db, db.begin():
+                    done = await purge(
+                        db,
+                        dt.datetime.now(dt.UTC),
+                        sessions_days=s.retention_sessions_days,
+                        leads_days=s.retention_leads_days,
+                        outbox_days=s.retention_outbox_days,
+                        unanswered_days=s.retention_unanswered_days,
+                    )
+                if any(done.counts.values()):
+                    log.info("retention purge: %s", done.counts)
+            except Exception as exc:
+                log.error("retention purge failed (%s)", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=PURGE_EVERY)
 
     async def stop(self) -> None:
         """Stop the loop, then deliver once more what is due (a lead confirmed just now)."""
         self._stop.set()
+        if self._purge_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._purge_task, timeout=10)
+            self._purge_task = None
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._task, timeout=10)

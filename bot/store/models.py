@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "AuditRow",
     "Base",
     "ConsentRow",
     "EventRow",
@@ -144,6 +145,18 @@ class EventRow(Base):
     user_key: Mapped[str] = mapped_column(String(100), index=True)
     type: Mapped[str] = mapped_column(String(40), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class AuditRow(Base):
+    """That something sensitive happened (an erasure, a purge), never what it touched."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(40))  # "user", "staff", "retention"
+    detail: Mapped[str] = mapped_column(String(200), default="")  # counts only
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
 
 

@@ -1,0 +1,218 @@
+"""The user's rights from the chat: see everything stored (/mijngegevens) and erase it
+(/verwijder); staff erasure by reference; the retention purge."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.content.bundle import Content
+from bot.engine.text import fill
+from bot.engine.types import Session, SessionError
+from bot.store.models import (
+    AuditRow,
+    ConsentRow,
+    EventRow,
+    LeadRow,
+    OutboxRow,
+    SessionRow,
+    UnansweredRow,
+)
+
+__all__ = ["Erased", "Purged", "erase_user", "my_data", "purge"]
+
+
+async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) -> str:
+    """Everything stored about one user, as a message they can read."""
+    m = content.messages
+    lines = [m.mydata_header.get(lang)]
+    row = await db.get(SessionRow, user_key)
+    if row is not None:
+        try:
+            session = Session.from_json(row.data)
+        except SessionError:
+            session = None
+        if session is not None:
+            lines.append(f"• {m.mydata_language.get(lang)}: {session.lang}")
+            flow = content.flows.get(session.audience or "")
+            if flow is not None and session.answers:
+                answers = []
+                for step in flow.steps:
+                    choice = next(
+                        (c for c in step.choices if c.id == session.answers.get(step.id)), None
+                    )
+                    if choice is not None:
+                        answers.append(
+                            f"{(step.label or step.ask).get(lang)}: {choice.label.get(lang)}"
+                        )
+                lines.append(f"• {m.mydata_answers.get(lang)}: " + "; ".join(answers))
+            for key, value in session.contact.items():
+                lines.append(f"• {key}: {value}")
+    leads = (await db.scalars(select(LeadRow).where(LeadRow.user_key == user_key))).all()
+    for lead in leads:
+        pilot = content.pilots.get(lead.pilot or "")
+        shared = pilot.name.get(lang) if pilot else "-"
+        contact = ", ".join(v for v in (lead.name, lead.company, lead.email, lead.phone) if v)
+        lines.append(
+            fill(
+                m.mydata_lead.get(lang),
+                lead_ref=lead.ref or "?",
+                date=lead.created_at.strftime("%d-%m-%Y"),
+                contact=contact,
+                pilot=shared,
+                status=getattr(m, f"status_{lead.status}", m.status_new).get(lang),
+                at=lead.consent_at.strftime("%d-%m-%Y %H:%M"),
+                version=lead.consent_version,
+            )
+        )
+    consents = await db.scalar(
+        select(func.count()).select_from(ConsentRow).where(ConsentRow.user_key == user_key)
+    )
+    questions = await db.scalar(
+        select(func.count()).select_from(UnansweredRow).where(UnansweredRow.user_key == user_key)
+    )
+    lines.append(fill(m.mydata_counts.get(lang), status=f"{consents or 0}/{questions or 0}"))
+    if len(lines) == 2 and row is None:
+        return m.mydata_nothing.get(lang)
+    lines.append(m.mydata_footer.get(lang))
+    return "\n".join(lines)
+
+
+@dataclass
+class Erased:
+    """What an erasure did: counts for the audit, pilots that already had the lead."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    delivered_to: list[str] = field(default_factory=list)
+
+
+async def erase_user(
+    db: AsyncSession, content: Content, user_key: str, now: dt.datetime, actor: str
+) -> Erased:
+    """Erase every trace of one user in the open transaction ``db``.
+
+    A lead that already reached a pilot keeps a tombstone (reference and pilot, no personal
+    data) so that the contacts who received it are told the person withdrew.
+    """
+    out = Erased()
+    leads = (await db.scalars(select(LeadRow).where(LeadRow.user_key == user_key))).all()
+    for lead in leads:
+        sent = (
+            await db.scalars(
+                select(OutboxRow).where(OutboxRow.lead_id == lead.id, OutboxRow.status == "sent")
+            )
+        ).all()
+        await db.execute(
+            delete(OutboxRow).where(
+                OutboxRow.lead_id == lead.id, OutboxRow.status.in_(("pending", "sending"))
+            )
+        )
+        if sent:
+            pilot = content.pilots.get(lead.pilot or "")
+            if pilot is not None:
+                out.delivered_to.append(pilot.name.nl)
+            seen: set[tuple[str, str]] = set()
+            for row in sent:
+                if (row.channel, row.target) in seen:
+                    continue
+                seen.add((row.channel, row.target))
+                db.add(
+                    OutboxRow(
+                        lead_id=lead.id,
+                        channel=row.channel,
+                        target=row.target,
+                        contact=row.contact,
+                        pilot=row.pilot,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                        kind="erased",
+                    )
+                )
+            _tombstone(lead)
+        else:
+            await db.execute(delete(OutboxRow).where(OutboxRow.lead_id == lead.id))
+            await db.execute(delete(LeadRow).where(LeadRow.id == lead.id))
+    out.counts["leads"] = len(leads)
+    await db.flush()  # the tombstones no longer point at the consents deleted below
+    for model in (ConsentRow, EventRow, UnansweredRow, SessionRow):
+        result = await db.execute(delete(model).where(model.user_key == user_key))
+        out.counts[model.__tablename__] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    detail = ", ".join(f"{k}={v}" for k, v in sorted(out.counts.items()))
+    db.add(AuditRow(action="erase", actor=actor, detail=detail[:200], at=now))
+    return out
+
+
+def _tombstone(lead: LeadRow) -> None:
+    lead.user_key = f"erased:{lead.id}"
+    lead.name = lead.company = lead.email = lead.phone = None
+    lead.answers, lead.reasons, lead.routing = {}, [], []
+    lead.consent_id = None  # the consent row itself is erased with the rest
+    lead.status = "erased"
+
+
+@dataclass
+class Purged:
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+async def purge(
+    db: AsyncSession,
+    now: dt.datetime,
+    *,
+    sessions_days: int,
+    leads_days: int,
+    outbox_days: int,
+    unanswered_days: int,
+) -> Purged:
+    """Delete what has passed its retention period; idempotent, counts only in the audit."""
+    out = Purged()
+
+    def before(days: int) -> dt.datetime:
+        return now - dt.timedelta(days=days)
+
+    # Unfinished conversations (and finished ones nobody came back to).
+    result = await db.execute(
+        delete(SessionRow).where(SessionRow.updated_at < before(sessions_days))
+    )
+    out.counts["sessions"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # Delivered messages: the lead itself keeps the facts.
+    result = await db.execute(
+        delete(OutboxRow).where(
+            OutboxRow.status.in_(("sent", "dead")), OutboxRow.created_at < before(outbox_days)
+        )
+    )
+    out.counts["outbox"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    old = (
+        await db.scalars(
+            select(LeadRow).where(
+                func.coalesce(LeadRow.claimed_at, LeadRow.created_at) < before(leads_days)
+            )
+        )
+    ).all()
+    ids = [lead.id for lead in old]
+    consents = [lead.consent_id for lead in old if lead.consent_id is not None]
+    # Children before parents: deliveries, then leads, then the consents they point to.
+    await db.execute(delete(OutboxRow).where(OutboxRow.lead_id.in_(ids)))
+    await db.execute(delete(LeadRow).where(LeadRow.id.in_(ids)))
+    await db.execute(delete(ConsentRow).where(ConsentRow.id.in_(consents)))
+    out.counts["leads"] = len(old)
+    result = await db.execute(
+        delete(UnansweredRow).where(UnansweredRow.at < before(unanswered_days))
+    )
+    out.counts["unanswered"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # Statistics survive as aggregates: old events lose the link to a person.
+    result = await db.execute(
+        update(EventRow)
+        .where(EventRow.at < before(sessions_days), EventRow.user_key != "")
+        .values(user_key="")
+    )
+    out.counts["events_anonymised"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if any(out.counts.values()):
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(out.counts.items()))
+        db.add(AuditRow(action="purge", actor="retention", detail=detail[:200], at=now))
+    return out

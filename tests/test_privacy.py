@@ -1,0 +1,218 @@
+"""The user's rights from the chat, erasure leaving no trace, retention, clean logs
+(T20, T26, T27)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.content.bundle import Content
+from bot.engine.types import Inbound
+from bot.handoff.contacts import Contact
+from bot.handoff.dispatcher import Dispatcher
+from bot.logs import Redactor
+from bot.privacy import purge
+from bot.runtime import Runtime
+from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+from bot.store.models import AuditRow, EventRow, LeadRow, SessionRow, UnansweredRow
+from tests.conftest import NOW
+
+NAME, MAIL, PHONE = "Quirijn Zonderland", "quirijn.marker@example.org", "+31612349876"
+FLOW = [
+    "menu:student",
+    "c:leeftijd:18_20",
+    "c:diploma:vwo",
+    "c:niveau:bachelor",
+    "c:richting:techniek",
+    "c:provincie:noord_brabant",
+    "c:werkplek:mkb",
+    "c:aanbod:ja",
+    "c:toestemming:ja",
+]
+
+
+async def make_lead(rt: Runtime, user: str = "console:q") -> str:
+    for b in FLOW:
+        await rt.handle(user, Inbound.button(b))
+    await rt.handle(user, Inbound.from_text(NAME))
+    await rt.handle(user, Inbound.button("c:kanaal:telefoon"))
+    await rt.handle(user, Inbound.from_text("06 1234 9876"))
+    await rt.handle(user, Inbound.from_text(f"/vraag mijn mail is {MAIL}, wat weet je?"))
+    await rt.handle(user, Inbound.from_text("/menu"))
+    await rt.handle(user, Inbound.button("resume"))
+    result = await rt.handle(user, Inbound.button("confirm"))
+    return str(result.events[-1]["ref"])
+
+
+def scan(db_url: str, *needles: str) -> list[str]:
+    """Every cell of every table that contains one of ``needles``."""
+    path = db_url.split("///", 1)[1]
+    hits = []
+    with sqlite3.connect(path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for row in db.execute(f"SELECT * FROM {table}"):
+                for cell in row:
+                    if any(n in str(cell) for n in needles):
+                        hits.append(f"{table}: {str(cell)[:80]}")
+    return hits
+
+
+async def test_my_data_shows_everything_stored(runtime: Runtime) -> None:
+    empty = await runtime.handle("console:q", Inbound.from_text("/mijngegevens"))
+    assert "Ik bewaar niets" in empty.replies[0].text
+    ref = await make_lead(runtime)
+    shown = (await runtime.handle("console:q", Inbound.from_text("/mijngegevens"))).replies[0].text
+    for fact in (ref, NAME, PHONE, "Avans Hogeschool", "Toestemming gegeven op", "/verwijder"):
+        assert fact in shown, fact
+
+
+async def test_erasure_leaves_no_trace(runtime: Runtime, db_url: str) -> None:
+    """T26: after /verwijder a scan of every table finds nothing about the user."""
+    await make_lead(runtime)
+    assert scan(db_url, NAME, PHONE, "console:q")
+    ask = await runtime.handle("console:q", Inbound.from_text("/verwijder"))
+    assert [b.id for b in ask.replies[0].buttons] == ["erase:yes", "erase:no"]
+    kept = await runtime.handle("console:q", Inbound.button("erase:no"))
+    assert "Niets gewist" in kept.replies[0].text and scan(db_url, NAME)
+    done = await runtime.handle("console:q", Inbound.button("erase:yes"))
+    assert "alles wat ik over je bewaarde is gewist" in done.replies[0].text
+    assert scan(db_url, NAME, PHONE, "console:q", "quirijn") == []
+    async with runtime.sessionmaker() as db:
+        audit = (await db.scalars(select(AuditRow))).all()
+    assert [(a.action, a.actor) for a in audit] == [("erase", "user")]
+    assert "leads=1" in audit[0].detail
+
+
+async def test_erasure_after_delivery_tells_the_pilot(content: Content, db_url: str) -> None:
+    engine = create_engine(db_url)
+    await upgrade_schema(engine)
+    sm = make_sessionmaker(engine)
+    contacts = {
+        "programmateam": (Contact(name="Team", telegram_chat_id=1),),
+        "avans-bouwtalent": (Contact(name="Avans", telegram_chat_id=2),),
+    }
+    rt = Runtime(content, sm, clock=lambda: NOW, contacts=contacts)
+    sent: list[tuple[str, str]] = []
+
+    class Recorder:
+        async def send(self, target: str, card: object, message_id: str) -> str | None:
+            sent.append((target, card.text))  # type: ignore[attr-defined]
+            return None
+
+    dispatcher = Dispatcher(sm, content, {"telegram": Recorder()}, contacts, clock=lambda: NOW)
+    ref = await make_lead(rt)
+    await dispatcher.run_once()
+    await rt.handle("console:q", Inbound.from_text("/verwijder"))
+    done = await rt.handle("console:q", Inbound.button("erase:yes"))
+    assert "Avans Hogeschool" in done.replies[0].text
+    await dispatcher.run_once()
+    notice = sent[-1][1]
+    assert ref in notice and "verwijderen" in notice and NAME not in notice
+    assert scan(db_url, NAME, PHONE, "console:q") == []
+    await engine.dispose()
+
+
+async def test_retention_purge_is_idempotent_and_keeps_statistics(
+    runtime: Runtime, db_url: str
+) -> None:
+    """T27: old data goes, recent data stays, a second run changes nothing."""
+    await make_lead(runtime, "console:old")
+    await runtime.handle("console:new", Inbound.button("menu:werkgever"))
+    old = NOW - dt.timedelta(days=400)
+    async with runtime.sessionmaker() as db, db.begin():
+        for model in (SessionRow,):
+            for row in (
+                await db.scalars(select(model).where(model.user_key == "console:old"))
+            ).all():
+                row.updated_at = old
+        for lead in (await db.scalars(select(LeadRow))).all():
+            lead.created_at = old
+        for q in (await db.scalars(select(UnansweredRow))).all():
+            q.at = old
+        for e in (
+            await db.scalars(select(EventRow).where(EventRow.user_key == "console:old"))
+        ).all():
+            e.at = old
+
+    async def run() -> dict[str, int]:
+        async with runtime.sessionmaker() as db, db.begin():
+            done = await purge(
+                db, NOW, sessions_days=30, leads_days=365, outbox_days=30, unanswered_days=365
+            )
+        return done.counts
+
+    first = await run()
+    assert first["sessions"] == 1 and first["leads"] == 1 and first["unanswered"] == 1
+    assert first["events_anonymised"] > 0
+    assert all(v == 0 for v in (await run()).values())
+    assert scan(db_url, NAME, PHONE, "console:old") == []
+    async with runtime.sessionmaker() as db:
+        assert await db.get(SessionRow, "console:new") is not None
+        events = (await db.scalars(select(EventRow).where(EventRow.type == "outcome"))).all()
+    assert events, "statistics survive without the link to a person"
+
+
+def test_logs_mask_contact_details_and_secrets(caplog: object) -> None:
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "user %s wrote %s from %s with token %s",
+        (NAME, MAIL, PHONE, "123456:SECRET-abcdefghij"),
+        None,
+    )
+    Redactor(["123456:SECRET-abcdefghij"]).filter(record)
+    text = record.getMessage()
+    assert MAIL not in text and PHONE not in text and "SECRET" not in text
+    assert "[e-mail]" in text and "[telefoon]" in text
+
+
+def test_staff_erase_and_purge_commands(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
+    env["MKBROUTE_DATA_DIR"] = str(tmp_path)
+    lines = [{"user": "q", "button": b} for b in FLOW]
+    lines += [
+        {"user": "q", "text": NAME},
+        {"user": "q", "button": "c:kanaal:telefoon"},
+        {"user": "q", "text": PHONE},
+        {"user": "q", "button": "confirm"},
+    ]
+    chat = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--jsonl"],
+        env=env,
+        input="".join(json.dumps(x) + "\n" for x in lines),
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    ref = json.loads(chat.stdout.splitlines()[-1])["events"][-1]["ref"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+    erased = cli("erase", ref)
+    assert erased.returncode == 0 and f"Erased {ref}" in erased.stdout
+    assert scan(f"sqlite:///{tmp_path / 'mkbroute.db'}", NAME, PHONE) == []
+    again = cli("erase", ref)
+    assert again.returncode == 1 and "No lead" in again.stderr
+    purged = cli("purge")
+    assert purged.returncode == 0 and purged.stdout.startswith("Purged:")
