@@ -27,6 +27,7 @@ from bot.logs import configure
 from bot.privacy import erase_user, purge
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.staff.leads import lead_detail, lead_lines
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import LeadRow
 
@@ -127,6 +128,27 @@ async def _dispatch(settings: Settings) -> None:
         if bot is not None:
             await bot.shutdown()
         await engine.dispose()
+
+
+async def _leads(settings: Settings, args: argparse.Namespace) -> int:
+    """``mkbroute leads`` / ``mkbroute lead REF``: what staff need to follow up."""
+    content = _content(settings)
+    engine = create_engine(settings.db_url)
+    try:
+        await upgrade_schema(engine)
+        async with make_sessionmaker(engine)() as db:
+            if args.command == "leads":
+                lines = await lead_lines(db, content, max(1, min(args.n, 1000)))
+                print("\n".join(lines) if lines else "No leads yet.")
+                return 0
+            detail = await lead_detail(db, content, args.ref.strip())
+    finally:
+        await engine.dispose()
+    if detail is None:
+        print(f"No lead {args.ref!r}.", file=sys.stderr)
+        return 1
+    print(detail)
+    return 0
 
 
 async def _purge(settings: Settings) -> int:
@@ -258,6 +280,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the Telegram bot with long polling")
     sub.add_parser("dispatch", help="only deliver pending leads to contacts")
     sub.add_parser("purge", help="delete what has passed its retention period")
+    leads = sub.add_parser("leads", help="the latest leads, one line each")
+    leads.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    lead = sub.add_parser("lead", help="one lead in full, with its delivery history")
+    lead.add_argument("ref", help="the lead reference, e.g. L-2026-000123")
     erase = sub.add_parser("erase", help="erase everything about the person behind a lead")
     erase.add_argument("ref", help="the lead reference, e.g. L-2026-000123")
     sub.add_parser("webhook", help="run the Telegram bot behind a webhook")
@@ -301,6 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "ask":
         return _ask(settings, args)
+    if args.command in ("leads", "lead"):
+        return asyncio.run(_leads(settings, args))
     if args.command == "purge":
         return asyncio.run(_purge(settings))
     if args.command == "erase":

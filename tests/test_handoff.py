@@ -415,3 +415,23 @@ def test_mkbroute_dispatch_needs_contacts(tmp_path: Any) -> None:
     )
     assert proc.returncode != 0 and "MKBROUTE_CONTACTS_FILE" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+async def test_staff_see_each_leads_delivery_status(world: World, content: Content) -> None:
+    from bot.staff.leads import lead_detail, lead_lines
+
+    world.mailbox.mode = "550"
+    ref = await make_lead(world)
+    await world.dispatcher.run_once()
+    world.mailbox.mode = "accept"
+    await world.dispatcher.run_once()
+    async with world.runtime.sessionmaker() as db:
+        lines = await lead_lines(db, content)
+        detail = await lead_detail(db, content, ref)
+        missing = await lead_detail(db, content, "L-1999-000001")
+    assert len(lines) == 1 and ref in lines[0] and "delivered" in lines[0]
+    assert "(1/2 bezorgd)" in lines[0]
+    assert detail is not None and missing is None
+    assert "Bakker Bouw B.V." in detail and "avans-bouwtalent" in detail
+    assert "via email aan Contact Avans (avans-bouwtalent): dead" in detail
+    assert "550" in detail and "via telegram aan Contact Avans (avans-bouwtalent): sent" in detail

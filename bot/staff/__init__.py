@@ -1,0 +1,1 @@
+"""Tools for programme staff: lead overviews (exports and statistics come later)."""
