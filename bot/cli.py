@@ -24,7 +24,7 @@ from bot.engine.types import MAX_INBOUND
 from bot.handoff.contacts import Contact, ContactsError
 from bot.handoff.service import DispatchService, contacts_for
 from bot.logs import configure
-from bot.privacy import erase_user, purge
+from bot.privacy import erase_user, purge_now
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.staff.leads import lead_detail, lead_lines
@@ -156,15 +156,7 @@ async def _purge(settings: Settings) -> int:
     engine = create_engine(settings.db_url)
     try:
         await upgrade_schema(engine)
-        async with make_sessionmaker(engine)() as db, db.begin():
-            purged = await purge(
-                db,
-                dt.datetime.now(dt.UTC),
-                sessions_days=settings.retention_sessions_days,
-                leads_days=settings.retention_leads_days,
-                outbox_days=settings.retention_outbox_days,
-                unanswered_days=settings.retention_unanswered_days,
-            )
+        purged = await purge_now(make_sessionmaker(engine), settings, dt.datetime.now(dt.UTC))
     finally:
         await engine.dispose()
     print("Purged: " + ", ".join(f"{k} {v}" for k, v in sorted(purged.counts.items())))

@@ -7,11 +7,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content.bundle import Content
 from bot.engine.text import fill
 from bot.engine.types import Session, SessionError
+from bot.settings import Settings
 from bot.store.models import (
     AuditRow,
     ConsentRow,
@@ -22,7 +23,7 @@ from bot.store.models import (
     UnansweredRow,
 )
 
-__all__ = ["Erased", "Purged", "erase_user", "my_data", "purge"]
+__all__ = ["Erased", "Purged", "erase_user", "my_data", "purge", "purge_now"]
 
 
 async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) -> str:
@@ -216,3 +217,18 @@ async def purge(
         detail = ", ".join(f"{k}={v}" for k, v in sorted(out.counts.items()))
         db.add(AuditRow(action="purge", actor="retention", detail=detail[:200], at=now))
     return out
+
+
+async def purge_now(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: dt.datetime
+) -> Purged:
+    """One purge with the configured retention periods, in its own transaction."""
+    async with sessionmaker() as db, db.begin():
+        return await purge(
+            db,
+            now,
+            sessions_days=settings.retention_sessions_days,
+            leads_days=settings.retention_leads_days,
+            outbox_days=settings.retention_outbox_days,
+            unanswered_days=settings.retention_unanswered_days,
+        )

@@ -34,12 +34,12 @@ from bot.engine.types import (
     Unanswered,
 )
 from bot.handoff.contacts import Contact
+from bot.handoff.outbox import deliveries
 from bot.privacy import erase_user, my_data
 from bot.store.models import (
     ConsentRow,
     EventRow,
     LeadRow,
-    OutboxRow,
     ProcessedInbound,
     SessionRow,
     UnansweredRow,
@@ -294,23 +294,8 @@ class Runtime:
         # The deliveries are written in the same transaction as the lead: if the lead exists,
         # so does the duty to deliver it (transactional outbox).
         pilot = lead.pilot if self.contacts.get(lead.pilot) else self.content.fallback_pilot.id
-        for person in self.contacts.get(pilot, ()):
-            targets = [("email", person.email), ("telegram", person.telegram_chat_id)]
-            for channel, target in targets:
-                if target is None:
-                    continue
-                db.add(
-                    OutboxRow(
-                        lead_id=row.id,
-                        channel=channel,
-                        target=str(target),
-                        contact=person.name,
-                        pilot=pilot,
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
-                row.status = "queued"
+        rows = deliveries(row.id, pilot, self.contacts.get(pilot, ()), now)
+        db.add_all(rows)
+        if rows:
+            row.status = "queued"
         return row.ref

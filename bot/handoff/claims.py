@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content.bundle import Content
 from bot.handoff.contacts import Contact
+from bot.handoff.outbox import deliveries
 from bot.store.models import LeadRow, OutboxRow
 
 __all__ = ["ClaimResult", "claim", "decline", "sent_cards"]
@@ -65,25 +66,7 @@ async def decline(
         lead.status = "declined"
         lead.routing = [*lead.routing, f"niet voor ons volgens {contact} ({lead.pilot})"]
         lead.pilot = fallback
-        for person in contacts.get(fallback, ()):
-            for channel, target in (
-                ("email", person.email),
-                ("telegram", person.telegram_chat_id),
-            ):
-                if target is not None:
-                    db.add(
-                        OutboxRow(
-                            lead_id=lead.id,
-                            channel=channel,
-                            target=str(target),
-                            contact=person.name,
-                            pilot=fallback,
-                            status="pending",
-                            attempts=0,
-                            next_attempt_at=now,
-                            created_at=now,
-                        )
-                    )
+        db.add_all(deliveries(lead.id, fallback, contacts.get(fallback, ()), now))
         return ClaimResult("declined", contact, lead.id)
 
 

@@ -23,6 +23,7 @@ from bot.engine.text import fill
 from bot.handoff.card import Card, LeadFacts, render
 from bot.handoff.channels import Channel, Permanent, Transient
 from bot.handoff.contacts import Contact
+from bot.handoff.outbox import deliveries
 from bot.runtime import utcnow
 from bot.store.models import LeadRow, OutboxRow
 
@@ -241,27 +242,9 @@ class Dispatcher:
                 # Nothing else will reach anyone: hand the lead to the programme team.
                 added = False
                 if row.pilot != fallback:
-                    for person in self.contacts.get(fallback, ()):
-                        for channel, target in (
-                            ("email", person.email),
-                            ("telegram", person.telegram_chat_id),
-                        ):
-                            if target is None:
-                                continue
-                            db.add(
-                                OutboxRow(
-                                    lead_id=row.lead_id,
-                                    channel=channel,
-                                    target=str(target),
-                                    contact=person.name,
-                                    pilot=fallback,
-                                    status="pending",
-                                    attempts=0,
-                                    next_attempt_at=now,
-                                    created_at=now,
-                                )
-                            )
-                            added = True
+                    rows = deliveries(row.lead_id, fallback, self.contacts.get(fallback, ()), now)
+                    db.add_all(rows)
+                    added = bool(rows)
                 if not added and lead.status != "delivered":
                     lead.status = "undeliverable"
         log.warning("outbox row %d: permanent failure (%s)", row_id, exc.reason)

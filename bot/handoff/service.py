@@ -15,7 +15,7 @@ from bot.content.bundle import Content
 from bot.handoff.channels import Channel, EmailChannel, TelegramChannel
 from bot.handoff.contacts import Contact, load_contacts
 from bot.handoff.dispatcher import Dispatcher
-from bot.privacy import purge
+from bot.privacy import purge_now
 from bot.settings import Settings
 
 __all__ = ["DispatchService", "channels_for", "contacts_for"]
@@ -82,18 +82,9 @@ class DispatchService:
 
     async def _purge_daily(self) -> None:
         """Enforce the retention periods now and then every 24 hours (idempotent)."""
-        s = self.settings
         while not self._stop.is_set():
             try:
-                async with self.sessionmaker() as db, db.begin():
-                    done = await purge(
-                        db,
-                        dt.datetime.now(dt.UTC),
-                        sessions_days=s.retention_sessions_days,
-                        leads_days=s.retention_leads_days,
-                        outbox_days=s.retention_outbox_days,
-                        unanswered_days=s.retention_unanswered_days,
-                    )
+                done = await purge_now(self.sessionmaker, self.settings, dt.datetime.now(dt.UTC))
                 if any(done.counts.values()):
                     log.info("retention purge: %s", done.counts)
             except Exception as exc:

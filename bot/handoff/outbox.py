@@ -1,0 +1,36 @@
+"""Creating deliveries: one outbox row per contact person per channel they can be reached on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from bot.handoff.contacts import Contact
+from bot.store.models import OutboxRow
+
+__all__ = ["deliveries"]
+
+
+def deliveries(
+    lead_id: int, pilot: str, people: Iterable[Contact], now: dt.datetime, kind: str = "lead"
+) -> list[OutboxRow]:
+    """The rows that hand lead ``lead_id`` to ``people`` of ``pilot``, due now."""
+    rows = []
+    for person in people:
+        for channel, target in (("email", person.email), ("telegram", person.telegram_chat_id)):
+            if target is not None:
+                rows.append(
+                    OutboxRow(
+                        lead_id=lead_id,
+                        channel=channel,
+                        target=str(target),
+                        contact=person.name,
+                        pilot=pilot,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                        kind=kind,
+                    )
+                )
+    return rows
