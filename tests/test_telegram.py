@@ -460,6 +460,16 @@ async def test_not_for_us_hands_the_lead_to_the_programme_team(
     await bot.feed(
         bot.state.callback_update(9001, card.message_id, f"decline:{ref}", chat_id=9001)
     )
+    ask = bot.last_with(f"declinewhy:{ref}:regio", user=9001)
+    assert "Waarom is aanvraag" in ask.text
+    await deliver(bot, content)
+    assert not [s for s in bot.state.sent if s.chat_id == 9100]  # nothing moved without a reason
+    await bot.feed(
+        bot.state.callback_update(9001, ask.message_id, f"declinewhy:{ref}:regio", chat_id=9001)
+    )
     await deliver(bot, content)
     team = [s for s in bot.state.sent if s.chat_id == 9100]
-    assert team and ref in team[0].text and "niet voor ons volgens Anouk" in team[0].text
+    assert team and ref in team[0].text
+    assert "niet voor ons volgens Anouk (avans-bouwtalent): buiten onze regio" in team[0].text
+    edits = [s for s in bot.state.sent if s.method == "editMessageText" and s.chat_id == 9001]
+    assert any("niet voor ons, buiten onze regio" in e.text for e in edits)

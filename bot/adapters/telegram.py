@@ -45,7 +45,7 @@ from telegram.request import BaseRequest
 from bot.content.bundle import Content
 from bot.content.models import COMMANDS
 from bot.engine.text import fill
-from bot.engine.types import Inbound, Reply
+from bot.engine.types import Button, Inbound, Reply
 from bot.handoff.card import render
 from bot.handoff.claims import claim, decline, sent_cards
 from bot.handoff.contacts import Contact
@@ -185,7 +185,9 @@ class TelegramAdapter:
         app.add_handler(
             MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT, self.on_text)
         )
-        app.add_handler(CallbackQueryHandler(self.on_claim, pattern=r"^(claim|decline):"))
+        app.add_handler(
+            CallbackQueryHandler(self.on_claim, pattern=r"^(claim|decline|declinewhy):")
+        )
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(
             MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, self.on_other)
@@ -251,14 +253,30 @@ class TelegramAdapter:
                 # Not a contact person (a forged button): nothing happens, and it is logged.
                 log.warning("claim button pressed outside a contact chat; ignored")
                 return
-            action, _, ref = query.data.partition(":")
+            action, _, rest = query.data.partition(":")
+            ref, _, why = rest.partition(":")
             sm = self.runtime.sessionmaker
             now = self.runtime.clock()
+            m = self.content.messages
+            reason = m.decline_reasons.get(why)
+            if action == "decline" or (action == "declinewhy" and reason is None):
+                # First ask why: the programme team needs that to find a better match.
+                buttons = tuple(
+                    Button(f"declinewhy:{ref}:{key}", text.get("nl"))
+                    for key, text in m.decline_reasons.items()
+                )
+                ask = Reply(fill(m.decline_ask.get("nl"), lead_ref=ref), buttons)
+                await self.send(context, chat.id, [ask])  # type: ignore[union-attr]
+                return
             if action == "claim":
                 result = await claim(sm, ref, person.name, now)
             else:
-                result = await decline(sm, self.content, self.contacts, ref, person.name, now)
-            m = self.content.messages
+                assert reason is not None
+                result = await decline(
+                    sm, self.content, self.contacts, ref, person.name, now, reason.get("nl")
+                )
+                if query.message is not None and result.outcome == "declined":
+                    await self._retire_keyboard(update, query.data)
             when = now.strftime("%d-%m-%Y %H:%M")
             if result.outcome == "already" and result.by != person.name:
                 await self.send(
@@ -268,7 +286,8 @@ class TelegramAdapter:
                 )
             if result.lead_id is not None and result.outcome in ("claimed", "declined"):
                 key = "handoff_claimed" if result.outcome == "claimed" else "handoff_declined"
-                note = fill(getattr(m, key).get("nl"), contact=person.name, at=when)
+                choice = reason.get("nl") if reason else ""
+                note = fill(getattr(m, key).get("nl"), contact=person.name, at=when, choice=choice)
                 await self._update_cards(context, result.lead_id, note)
         finally:
             try:

@@ -232,6 +232,8 @@ class Messages(_Frozen):
     handoff_decline: Text
     handoff_claimed: Text
     handoff_declined: Text
+    decline_ask: Text
+    decline_reasons: dict[str, Text] = Field(min_length=1)
     handoff_already: Text
     handoff_reminder: Text
     status_none: Text

@@ -52,8 +52,9 @@ async def decline(
     ref: str,
     contact: str,
     now: dt.datetime,
+    reason: str = "",
 ) -> ClaimResult:
-    """Send the lead to the programme team, noting who declined it."""
+    """Send the lead to the programme team, noting who declined it and why."""
     fallback = content.fallback_pilot.id
     async with sessionmaker() as db, db.begin():
         lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref))).first()
@@ -64,7 +65,8 @@ async def decline(
         if lead.status == "declined":
             return ClaimResult("declined", contact, lead.id)
         lead.status = "declined"
-        lead.routing = [*lead.routing, f"niet voor ons volgens {contact} ({lead.pilot})"]
+        why = f": {reason}" if reason else ""
+        lead.routing = [*lead.routing, f"niet voor ons volgens {contact} ({lead.pilot}){why}"]
         lead.pilot = fallback
         db.add_all(deliveries(lead.id, fallback, contacts.get(fallback, ()), now))
         return ClaimResult("declined", contact, lead.id)
