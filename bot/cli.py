@@ -85,7 +85,11 @@ async def _chat(settings: Settings, jsonl: bool, user: str, lang: str | None) ->
         await upgrade_schema(engine)
         sessionmaker = make_sessionmaker(engine)
         runtime = Runtime(
-            content, sessionmaker, default_lang=settings.default_language, contacts=contacts
+            content,
+            sessionmaker,
+            default_lang=settings.default_language,
+            contacts=contacts,
+            org=(settings.org_name, settings.org_contact),
         )
         if bot is not None:
             await bot.initialize()

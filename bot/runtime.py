@@ -85,8 +85,10 @@ class Runtime:
         default_lang: str = "nl",
         clock: Callable[[], dt.datetime] = utcnow,
         contacts: Mapping[str, Sequence[Contact]] | None = None,
+        org: tuple[str, str] = ("het programma Mkb-route in het hbo", "www.mkbrouteinhbo.nl"),
     ) -> None:
         self.content = content
+        self.org = org
         self.contacts = dict(contacts or {})
         self.sessionmaker = sessionmaker
         self.default_lang = default_lang
@@ -159,10 +161,12 @@ class Runtime:
             else:
                 row.data = data
                 row.updated_at = now
-        replies = turn.replies
+        # Values the pure engine cannot know: the lead's database reference, the deployment's
+        # organisation for the privacy notice.
+        values = {"org": self.org[0], "org_contact": self.org[1]}
         if applied.lead_ref:
-            ref = applied.lead_ref
-            replies = tuple(Reply(fill(r.text, lead_ref=ref), r.buttons) for r in replies)
+            values["lead_ref"] = applied.lead_ref
+        replies = tuple(Reply(fill(r.text, **values), r.buttons) for r in turn.replies)
         return Result(replies=replies, events=tuple(applied.events))
 
     async def _rights(

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     contacts_file: Path | None = None
+    # The controller named in the privacy notice (AVG art. 13).
+    org_name: str = Field(
+        default="het programma Mkb-route in het hbo", min_length=2, max_length=200
+    )
+    org_contact: str = Field(default="www.mkbrouteinhbo.nl", min_length=2, max_length=200)
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_user: str | None = None

@@ -103,7 +103,15 @@ def test_random_conversations_keep_the_promises(
             or s.answers.get("leeftijd_minderjarig") == "onder_16"
         ):
             assert not s.contact
-        leads += sum(isinstance(e, CreateLead) for e in turn.effects)
+        for effect in turn.effects:
+            if isinstance(effect, CreateLead):
+                leads += 1
+                under_16 = "onder_16" in (
+                    effect.answers.get("leeftijd"),
+                    effect.answers.get("leeftijd_minderjarig"),
+                )
+                assert not under_16, "a lead was created for someone under 16"
+                assert effect.consent_at and effect.consent_version
         assert leads <= s.run, "more leads than questionnaire runs"
         session = Session.from_json(s.to_json())
         assert session == s

@@ -170,3 +170,15 @@ async def test_a_locked_database_gives_a_friendly_retry_and_loses_nothing(
     result = await send(rt, "l", "button", "c:leeftijd:21_plus")
     assert not result.failed and "hoogste diploma" in result.replies[0].text
     await engine.dispose()
+
+
+async def test_the_privacy_notice_names_the_configured_organisation(
+    runtime: Runtime,
+) -> None:
+    shown = await send(runtime, "o", "text", "/privacy")
+    assert "het programma Mkb-route in het hbo" in shown.replies[0].text
+    assert "{org" not in shown.replies[0].text
+    runtime.org = ("Hogeschool Voorbeeld", "privacy@example.org")
+    shown = await send(runtime, "o", "text", "/privacy")
+    assert "Verantwoordelijk voor je gegevens: Hogeschool Voorbeeld" in shown.replies[0].text
+    assert "privacy@example.org" in shown.replies[0].text

@@ -477,7 +477,11 @@ def build_application(
         state["engine"] = engine
         sessionmaker = make_sessionmaker(engine)
         adapter.runtime = Runtime(
-            content, sessionmaker, default_lang=settings.default_language, contacts=contacts
+            content,
+            sessionmaker,
+            default_lang=settings.default_language,
+            contacts=contacts,
+            org=(settings.org_name, settings.org_contact),
         )
         await adapter.commands(app)
         service = DispatchService(settings, content, sessionmaker, contacts, app.bot)

@@ -63,6 +63,8 @@ PLACEHOLDERS = {
     "contact",
     "status",
     "date",
+    "org",
+    "org_contact",
 }
 M = TypeVar("M", bound=BaseModel)
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
