@@ -29,6 +29,7 @@ from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.staff.export import export_csv, export_xlsx, table
 from bot.staff.leads import lead_detail, lead_lines
+from bot.staff.stats import funnel, render_funnel, unanswered_clusters
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import AuditRow, LeadRow, OutboxRow
 
@@ -133,6 +134,29 @@ async def _dispatch(settings: Settings) -> None:
         if bot is not None:
             await bot.shutdown()
         await engine.dispose()
+
+
+async def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    """``mkbroute stats`` and ``mkbroute unanswered``."""
+    since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
+    engine = create_engine(settings.db_url)
+    try:
+        await upgrade_schema(engine)
+        async with make_sessionmaker(engine)() as db:
+            if args.command == "stats":
+                print(render_funnel(await funnel(db, since)))
+                return 0
+            clusters = await unanswered_clusters(db, since)
+    finally:
+        await engine.dispose()
+    if not clusters:
+        print("No unanswered questions.")
+    for cluster in clusters:
+        print(f"{cluster.count:>4}x  {cluster.example}")
+        for variant in cluster.variants:
+            if variant != cluster.example:
+                print(f"        ~ {variant}")
+    return 0
 
 
 def _date(text: str) -> dt.date:
@@ -331,6 +355,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("purge", help="delete what has passed its retention period")
     leads = sub.add_parser("leads", help="the latest leads, one line each")
     leads.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    stats = sub.add_parser("stats", help="the funnel from first message to claimed lead")
+    stats.add_argument("--since", type=_date, default=None, help="only from this date")
+    unanswered = sub.add_parser("unanswered", help="questions the knowledge base could not answer")
+    unanswered.add_argument("--since", type=_date, default=None, help="only from this date")
     export = sub.add_parser("export", help="export the leads as CSV or XLSX (safe for Excel)")
     export.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
     export.add_argument("--since", type=_date, default=None, help="only leads from this date")
@@ -383,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "ask":
         return _ask(settings, args)
+    if args.command in ("stats", "unanswered"):
+        return asyncio.run(_stats(settings, args))
     if args.command == "export":
         return asyncio.run(_export(settings, args))
     if args.command in ("leads", "lead"):

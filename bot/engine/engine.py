@@ -418,7 +418,7 @@ class _Turn:
             if value == "nee":
                 self.finish_contact("contact_declined")
                 return
-            self.event("contact_accepted")
+            self.event("contact_accepted", flow=self.s.audience)
         if step.role == "consent":
             if value == "nee":
                 self.finish_contact("consent_declined")
@@ -427,7 +427,7 @@ class _Turn:
             version = self.m.privacy_version
             self.s = self.s.evolve(consent={"version": version, "at": at})
             self.effects.append(RecordConsent(version, at))
-            self.event("consent_given")
+            self.event("consent_given", flow=self.s.audience)
         if self.s.editing:
             self.s = self.s.evolve(editing=False, mode="summary", step=None)
             self.summary()

@@ -1,0 +1,86 @@
+"""The funnel counts against scripted conversations, and unanswered questions clustered."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.engine.types import Inbound
+from bot.runtime import Runtime
+from bot.staff.stats import funnel, render_funnel, unanswered_clusters
+
+LEAD = [
+    "menu:werkgever",
+    "c:medewerkers:1_9",
+    "c:doel:aannemen",
+    "c:begeleider:ja",
+    "c:sector:ict",
+    "c:niveau:ad",
+    "c:provincie:utrecht",
+    "c:aanbod:ja",
+    "c:toestemming:ja",
+]
+
+
+async def run(rt: Runtime, user: str, buttons: list[str], texts: tuple[str, ...] = ()) -> None:
+    await rt.handle(user, Inbound.from_text("/start"))
+    for b in buttons:
+        await rt.handle(user, Inbound.button(b))
+    for t in texts:
+        await rt.handle(user, Inbound.from_text(t))
+
+
+async def test_the_funnel_counts_each_step(runtime: Runtime) -> None:
+    # 1: a full lead; 2: declines consent; 3: no supervisor (nog_niet); 4: only looks.
+    await run(runtime, "a", LEAD, ("Ada Jansen", "Ada BV"))
+    await runtime.handle("a", Inbound.button("c:kanaal:email"))
+    await runtime.handle("a", Inbound.from_text("ada@example.org"))
+    await runtime.handle("a", Inbound.button("confirm"))
+    await run(runtime, "b", [*LEAD[:-1], "c:toestemming:nee"])
+    await run(runtime, "c", [*LEAD[:3], "c:begeleider:nee", *LEAD[4:7]])
+    await run(runtime, "d", [])
+    async with runtime.sessionmaker() as db:
+        steps = {s.name.strip(): s for s in await funnel(db)}
+        table = render_funnel(list(await funnel(db)))
+    assert steps["session_started"].total == 4
+    assert steps["flow_started"].total == 3
+    assert steps["outcome"].total == 3 and steps["outcome"].by_audience["werkgever"] == 3
+    assert steps["geschikt"].total == 2 and steps["nog_niet"].total == 1
+    assert steps["contact_offered"].total == 2
+    assert (
+        steps["consent_given"].total == 1 and steps["consent_given"].by_audience["werkgever"] == 1
+    )
+    assert steps["lead_confirmed"].total == 1
+    assert steps["delivered"].total == 0 and steps["claimed"].total == 0
+    assert "75%" in table  # 3 of 4 chose an audience
+
+
+async def test_unanswered_questions_are_grouped(runtime: Runtime) -> None:
+    for q in (
+        "hoe laat gaat de trein naar Zwolle",
+        "hoe laat vertrekt de trein naar zwolle?",
+        "Hoe laat gaat de trein naar Zwolle",
+        "kan ik mijn hond meenemen naar school",
+    ):
+        await runtime.handle("q", Inbound.from_text(f"/vraag {q}"))
+    async with runtime.sessionmaker() as db:
+        clusters = await unanswered_clusters(db)
+    assert [c.count for c in clusters] == [3, 1]
+    assert "trein" in clusters[0].example.casefold()
+
+
+def test_stats_and_unanswered_commands(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
+    env["MKBROUTE_DATA_DIR"] = str(tmp_path)
+    for command, expect in (("stats", "session_started"), ("unanswered", "No unanswered")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot.cli", command],
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0 and expect in proc.stdout, proc.stderr
