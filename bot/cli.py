@@ -27,9 +27,10 @@ from bot.logs import configure
 from bot.privacy import erase_user, purge_now
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_csv, export_xlsx, table
 from bot.staff.leads import lead_detail, lead_lines
-from bot.staff.stats import funnel, render_funnel, unanswered_clusters
+from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import AuditRow, LeadRow, OutboxRow
 
@@ -144,7 +145,12 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
         await upgrade_schema(engine)
         async with make_sessionmaker(engine)() as db:
             if args.command == "stats":
-                print(render_funnel(await funnel(db, since)))
+                steps = await funnel(db, since)
+                print(render_funnel(steps))
+                if args.png is not None:
+                    created = await lead_times(db, since)
+                    args.png.write_bytes(stats_png(steps, leads_per_week(created)))
+                    print(f"Chart written to {args.png}.")
                 return 0
             clusters = await unanswered_clusters(db, since)
     finally:
@@ -357,6 +363,7 @@ def _parser() -> argparse.ArgumentParser:
     leads.add_argument("-n", type=int, default=20, help="how many (default 20)")
     stats = sub.add_parser("stats", help="the funnel from first message to claimed lead")
     stats.add_argument("--since", type=_date, default=None, help="only from this date")
+    stats.add_argument("--png", type=Path, default=None, help="also write a chart to this file")
     unanswered = sub.add_parser("unanswered", help="questions the knowledge base could not answer")
     unanswered.add_argument("--since", type=_date, default=None, help="only from this date")
     export = sub.add_parser("export", help="export the leads as CSV or XLSX (safe for Excel)")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     kb_suggest_known: float = Field(default=_KB.suggest_known, ge=0, le=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Telegram user ids of staff (numbers; usernames can be changed by anyone, so never those).
+    admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
     contacts_file: Path | None = None
     # The controller named in the privacy notice (AVG art. 13).
     org_name: str = Field(
@@ -64,6 +66,20 @@ class Settings(BaseSettings):
     # Per-user flood control: a burst, then this many messages a minute.
     flood_burst: int = Field(default=8, ge=1, le=1000)
     flood_per_minute: int = Field(default=40, ge=1, le=6000)
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+            bad = [v for v in items if not v.isdigit()]
+            if bad:
+                raise ValueError(
+                    "use numeric Telegram user ids separated by commas; usernames are refused "
+                    "because anyone can change theirs"
+                )
+            return tuple(int(v) for v in items)
+        return value
 
     @field_validator("telegram_token")
     @classmethod

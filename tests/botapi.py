@@ -61,6 +61,7 @@ class BotAPIState:
     commands: dict[str | None, list[dict[str, str]]] = field(default_factory=dict)
     answered_callbacks: set[str] = field(default_factory=set)
     rate_limited: list[int] = field(default_factory=list)
+    documents: list[tuple[str, bytes]] = field(default_factory=list)
     webhook: str | None = None
     on_update: Callable[[], None] = lambda: None
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -223,7 +224,7 @@ class BotAPIState:
             if method == "answerCallbackQuery":
                 self.answered_callbacks.add(str(params.get("callback_query_id")))
                 return _ok(True)
-            if method in ("sendMessage", "sendDocument"):
+            if method in ("sendMessage", "sendDocument", "sendPhoto"):
                 chat_id = int(params["chat_id"])
                 text = str(params.get("text") or params.get("caption") or "")
                 if method == "sendMessage" and not 1 <= len(text) <= 4096:
@@ -457,6 +458,11 @@ class OfflineRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         api_method = url.rsplit("/", 1)[-1]
         params = decode_params(request_data.json_parameters if request_data else {})
+        if request_data is not None and request_data.contains_files:
+            for part in request_data.multipart_data.values():
+                name, payload = part[0], part[1]
+                raw = payload if isinstance(payload, bytes) else payload.read()
+                self.state.documents.append((str(name), raw))
         fault = self.state.take_fault(api_method)
         if fault is not None and fault.kind == "timeout":
             # The lost response: Telegram did the work, but the answer never arrived.

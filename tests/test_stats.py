@@ -74,6 +74,17 @@ async def test_unanswered_questions_are_grouped(runtime: Runtime) -> None:
 def test_stats_and_unanswered_commands(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
     env["MKBROUTE_DATA_DIR"] = str(tmp_path)
+    png = tmp_path / "stats.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "stats", "--png", str(png)],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     for command, expect in (("stats", "session_started"), ("unanswered", "No unanswered")):
         proc = subprocess.run(
             [sys.executable, "-m", "bot.cli", command],
@@ -84,3 +95,14 @@ def test_stats_and_unanswered_commands(tmp_path: Path) -> None:
             check=False,
         )
         assert proc.returncode == 0 and expect in proc.stdout, proc.stderr
+
+
+def test_leads_per_week_fills_empty_weeks() -> None:
+    import datetime as dt
+
+    from bot.staff.chart import leads_per_week
+
+    monday = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+    weeks = leads_per_week([monday, monday + dt.timedelta(days=1), monday + dt.timedelta(days=15)])
+    assert weeks == [("2026-w45", 2), ("2026-w46", 0), ("2026-w47", 1)]
+    assert leads_per_week([]) == []

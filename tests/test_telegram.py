@@ -473,3 +473,73 @@ async def test_not_for_us_hands_the_lead_to_the_programme_team(
     assert "niet voor ons volgens Anouk (avans-bouwtalent): buiten onze regio" in team[0].text
     edits = [s for s in bot.state.sent if s.method == "editMessageText" and s.chat_id == 9001]
     assert any("niet voor ons, buiten onze regio" in e.text for e in edits)
+
+
+ADMIN = 7777
+
+
+@pytest.fixture
+async def staff_bot(content: Content, tmp_path: Path) -> AsyncIterator[Bot]:
+    import shutil
+
+    from tests.conftest import ROOT
+
+    for folder in ("flows", "knowledge"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    config = settings(tmp_path, flood_burst=1000, admin_ids=(ADMIN,), content_dir=tmp_path)
+    async for b in _bot(content, config):
+        yield b
+
+
+async def test_every_admin_command_is_guarded(staff_bot: Bot) -> None:
+    """T19: an introspection test; it fails when an admin handler lacks the guard."""
+    from bot.adapters.telegram_staff import ADMIN_COMMANDS, guarded_handlers
+
+    found = guarded_handlers(staff_bot.app)
+    assert sorted(c for c, _ in found) == sorted(ADMIN_COMMANDS)
+    assert all(getattr(callback, "__admin_guard__", False) for _, callback in found)
+
+
+async def test_staff_commands_answer_only_staff(staff_bot: Bot) -> None:
+    from bot.store.models import AuditRow
+
+    bot = staff_bot
+    await lead_via_telegram(bot, USER)
+    await bot.say("/leads", user=USER)
+    assert "ken ik niet" in bot.last(USER) and "L-2026" not in bot.last(USER)
+    await bot.say("/leads", user=ADMIN, chat_id=-100777, chat_type="supergroup")
+    assert not [s for s in bot.state.sent if s.chat_id == -100777 and "L-20" in s.text]
+    await bot.say("/leads", user=ADMIN)
+    assert "L-2026-000001" in bot.last(ADMIN)
+    await bot.say("/lead L-2026-000001", user=ADMIN)
+    assert "Anna Bakker" in bot.last(ADMIN) and "Bezorging:" in bot.last(ADMIN)
+    await bot.say("/stats", user=ADMIN)
+    assert "lead_confirmed" in bot.texts(ADMIN)[-2] or "lead_confirmed" in bot.last(ADMIN)
+    photo = bot.state.documents[-1][1]
+    assert photo.startswith(b"\x89PNG\r\n\x1a\n")
+    await bot.say("/export csv", user=ADMIN)
+    name, data = bot.state.documents[-1]
+    assert name.endswith(".csv") and b"Anna Bakker" in data
+    runtime = bot.adapter.runtime
+    assert runtime is not None
+    async with runtime.sessionmaker() as db:
+        audit = [(a.action, a.detail) for a in (await db.scalars(select(AuditRow))).all()]
+    assert ("admin_denied", "command=cmd_leads") in audit
+    assert any(action == "export" and "rows=1" in detail for action, detail in audit)
+    assert not any("Anna" in detail for _, detail in audit)
+
+
+async def test_reload_keeps_the_old_content_when_the_new_is_broken(
+    staff_bot: Bot, tmp_path: Path
+) -> None:
+    bot = staff_bot
+    broken = tmp_path / "flows" / "student.yaml"
+    good = broken.read_text(encoding="utf-8")
+    broken.write_text(good.replace("title: {nl:", "titel: {nl:", 1), encoding="utf-8")
+    await bot.say("/herlaad", user=ADMIN)
+    assert "Niet herladen" in bot.last(ADMIN) and "student.yaml" in bot.last(ADMIN)
+    await bot.say("/start")
+    assert "digitale assistent" in bot.last()
+    broken.write_text(good, encoding="utf-8")
+    await bot.say("/herlaad", user=ADMIN)
+    assert "Herladen: versie" in bot.last(ADMIN)

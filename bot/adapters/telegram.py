@@ -181,6 +181,10 @@ class TelegramAdapter:
     # ----------------------------------------------------------------- wiring
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        from bot.adapters.telegram_staff import StaffCommands
+
+        # Staff commands first: otherwise the conversation would take them as unknown commands.
+        StaffCommands(self, self.settings.admin_ids).register(app)
         private = filters.ChatType.PRIVATE
         app.add_handler(
             MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT, self.on_text)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.engine.text import fold
 from bot.store.models import EventRow, LeadRow, UnansweredRow
 
-__all__ = ["Cluster", "FunnelStep", "funnel", "render_funnel", "unanswered_clusters"]
+__all__ = ["Cluster", "FunnelStep", "funnel", "lead_times", "render_funnel", "unanswered_clusters"]
 
 AUDIENCES = ("student", "werkende", "werkgever")
 
@@ -71,6 +71,14 @@ async def funnel(db: AsyncSession, since: dt.datetime | None = None) -> list[Fun
         await _leads(db, "claimed", ("claimed",), since),
     ]
     return steps
+
+
+async def lead_times(db: AsyncSession, since: dt.datetime | None = None) -> list[dt.datetime]:
+    """When each lead was confirmed (for the leads-per-week chart)."""
+    query = select(LeadRow.created_at)
+    if since is not None:
+        query = query.where(LeadRow.created_at >= since)
+    return list((await db.scalars(query)).all())
 
 
 def render_funnel(steps: list[FunnelStep]) -> str:
