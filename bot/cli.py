@@ -184,6 +184,8 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
                 since = dt.datetime.combine(args.since, dt.time(), dt.UTC)
                 query = query.where(LeadRow.created_at >= since)
             leads = list((await db.scalars(query.order_by(LeadRow.id))).all())
+            if sys.stderr.isatty():
+                print(f"Exporting {len(leads)} lead(s)…", file=sys.stderr, flush=True)
             rows = (
                 await db.scalars(
                     select(OutboxRow).where(OutboxRow.lead_id.in_([lead.id for lead in leads]))

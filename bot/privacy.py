@@ -23,7 +23,7 @@ from bot.store.models import (
     UnansweredRow,
 )
 
-__all__ = ["Erased", "Purged", "erase_user", "my_data", "purge", "purge_now"]
+__all__ = ["Erased", "Purged", "erase_user", "my_data", "my_data_json", "purge", "purge_now"]
 
 
 async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) -> str:
@@ -80,6 +80,55 @@ async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) 
         return m.mydata_nothing.get(lang)
     lines.append(m.mydata_footer.get(lang))
     return "\n".join(lines)
+
+
+async def my_data_json(db: AsyncSession, user_key: str) -> str:
+    """The same data as machine-readable JSON (the right to data portability)."""
+    import json
+
+    data: dict[str, object] = {"user": user_key}
+    row = await db.get(SessionRow, user_key)
+    if row is not None:
+        try:
+            session = Session.from_json(row.data)
+            data["conversation"] = {
+                "language": session.lang,
+                "audience": session.audience,
+                "answers": session.answers,
+                "contact": session.contact,
+            }
+        except SessionError:
+            data["conversation"] = None
+    leads = (await db.scalars(select(LeadRow).where(LeadRow.user_key == user_key))).all()
+    data["requests"] = [
+        {
+            "reference": lead.ref,
+            "created": lead.created_at.isoformat(),
+            "audience": lead.flow,
+            "verdict": lead.verdict,
+            "reasons": lead.reasons,
+            "answers": lead.answers,
+            "name": lead.name,
+            "company": lead.company,
+            "email": lead.email,
+            "phone": lead.phone,
+            "minor": lead.minor,
+            "pilot": lead.pilot,
+            "status": lead.status,
+            "claimed_by": lead.claimed_by,
+            "consent": {"at": lead.consent_at.isoformat(), "notice_version": lead.consent_version},
+        }
+        for lead in leads
+    ]
+    consents = (await db.scalars(select(ConsentRow).where(ConsentRow.user_key == user_key))).all()
+    data["consents"] = [
+        {"at": c.given_at.isoformat(), "notice_version": c.notice_version} for c in consents
+    ]
+    questions = (
+        await db.scalars(select(UnansweredRow).where(UnansweredRow.user_key == user_key))
+    ).all()
+    data["unanswered_questions"] = [{"at": q.at.isoformat(), "text": q.text} for q in questions]
+    return json.dumps(data, ensure_ascii=False, indent=2)
 
 
 @dataclass

@@ -35,7 +35,7 @@ from bot.engine.types import (
 )
 from bot.handoff.contacts import Contact
 from bot.handoff.outbox import deliveries
-from bot.privacy import erase_user, my_data
+from bot.privacy import erase_user, my_data, my_data_json
 from bot.store.models import (
     ConsentRow,
     EventRow,
@@ -179,7 +179,8 @@ class Runtime:
             return Result(replies=(await self._status(db, user_key, lang),))
         if inbound.kind == "command" and what == "mijngegevens":
             text = await my_data(db, self.content, user_key, lang)
-            return Result(replies=(Reply(text),))
+            document = ("mijngegevens.json", await my_data_json(db, user_key))
+            return Result(replies=(Reply(text, (), document),))
         if inbound.kind == "command" and what == "verwijder":
             buttons = (
                 Button("erase:yes", m.btn_erase_yes.get(lang)),

@@ -216,3 +216,17 @@ def test_staff_erase_and_purge_commands(tmp_path: Path) -> None:
     assert again.returncode == 1 and "No lead" in again.stderr
     purged = cli("purge")
     assert purged.returncode == 0 and purged.stdout.startswith("Purged:")
+
+
+async def test_my_data_comes_with_a_portable_json_file(runtime: Runtime) -> None:
+    import json
+
+    ref = await make_lead(runtime)
+    reply = (await runtime.handle("console:q", Inbound.from_text("/mijngegevens"))).replies[0]
+    assert reply.document is not None and reply.document[0] == "mijngegevens.json"
+    data = json.loads(reply.document[1])
+    assert data["requests"][0]["reference"] == ref
+    assert data["requests"][0]["name"] == NAME and data["requests"][0]["phone"] == PHONE
+    assert data["consents"]
+    (question,) = data["unanswered_questions"]
+    assert "[e-mail]" in question["text"] and MAIL not in question["text"]

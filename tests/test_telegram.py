@@ -543,3 +543,11 @@ async def test_reload_keeps_the_old_content_when_the_new_is_broken(
     broken.write_text(good, encoding="utf-8")
     await bot.say("/herlaad", user=ADMIN)
     assert "Herladen: versie" in bot.last(ADMIN)
+
+
+async def test_my_data_arrives_as_a_message_and_a_json_file(bot: Bot) -> None:
+    await bot.say("/start")
+    await bot.say("/mijngegevens")
+    assert "Dit is alles wat ik over je bewaar" in bot.last()
+    name, data = bot.state.documents[-1]
+    assert name == "mijngegevens.json" and b'"conversation"' in data

@@ -71,7 +71,15 @@ def _result_json(user: str, result: Result) -> dict[str, Any]:
     out: dict[str, Any] = {
         "user": user,
         "replies": [
-            {"text": r.text, "buttons": [{"id": b.id, "label": b.label} for b in r.buttons]}
+            {
+                "text": r.text,
+                "buttons": [{"id": b.id, "label": b.label} for b in r.buttons],
+                **(
+                    {"document": {"name": r.document[0], "content": r.document[1]}}
+                    if r.document
+                    else {}
+                ),
+            }
             for r in result.replies
         ],
         "events": list(result.events),
@@ -110,6 +118,9 @@ def render_replies(replies: tuple[Reply, ...]) -> tuple[str, list[str]]:
     ids: list[str] = []
     for reply in replies:
         lines.append(reply.text)
+        if reply.document is not None:
+            name, body = reply.document
+            lines += ["", f"--- {name} ---", body, f"--- einde {name} ---"]
         for button in reply.buttons:
             ids.append(button.id)
             lines.append(f"  [{len(ids)}] {button.label}")

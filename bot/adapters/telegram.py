@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import io
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -400,6 +401,14 @@ class TelegramAdapter:
                 markup = keyboard(reply) if i == len(parts) - 1 else None
                 if not await self._send_one(context, chat_id, part, markup):
                     return
+            if reply.document is not None:
+                name, body = reply.document
+                try:
+                    await context.bot.send_document(
+                        chat_id, io.BytesIO(body.encode("utf-8")), filename=name
+                    )
+                except TelegramError as exc:
+                    log.warning("document not sent (%s)", type(exc).__name__)
 
     async def _send_one(
         self,

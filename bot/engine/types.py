@@ -58,6 +58,8 @@ class Button:
 class Reply:
     text: str
     buttons: tuple[Button, ...] = ()
+    # A file sent with the text: (file name, UTF-8 JSON), e.g. the user's data for portability.
+    document: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
