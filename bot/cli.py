@@ -28,11 +28,11 @@ from bot.privacy import erase_user, purge_now
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.staff.chart import leads_per_week, stats_png
-from bot.staff.export import export_csv, export_xlsx, table
+from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
-from bot.store.models import AuditRow, LeadRow, OutboxRow
+from bot.store.models import LeadRow
 
 __all__ = ["main"]
 
@@ -178,35 +178,18 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     engine = create_engine(settings.db_url)
     try:
         await upgrade_schema(engine)
+        since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
+        if sys.stderr.isatty():
+            print("Exporting…", file=sys.stderr, flush=True)
         async with make_sessionmaker(engine)() as db, db.begin():
-            query = select(LeadRow).where(~LeadRow.user_key.startswith("erased:"))
-            if args.since is not None:
-                since = dt.datetime.combine(args.since, dt.time(), dt.UTC)
-                query = query.where(LeadRow.created_at >= since)
-            leads = list((await db.scalars(query.order_by(LeadRow.id))).all())
-            if sys.stderr.isatty():
-                print(f"Exporting {len(leads)} lead(s)…", file=sys.stderr, flush=True)
-            rows = (
-                await db.scalars(
-                    select(OutboxRow).where(OutboxRow.lead_id.in_([lead.id for lead in leads]))
-                )
-            ).all()
-            deliveries: dict[int, list[OutboxRow]] = {}
-            for row in rows:
-                deliveries.setdefault(row.lead_id, []).append(row)
-            headers, table_rows = table(content, leads, deliveries)
-            data = (
-                export_csv(headers, table_rows, args.delimiter)
-                if args.format == "csv"
-                else export_xlsx(headers, table_rows)
-            )
-            db.add(
-                AuditRow(
-                    action="export",
-                    actor="staff",
-                    detail=f"format={args.format}, rows={len(leads)}",
-                    at=dt.datetime.now(dt.UTC),
-                )
+            data, count = await export_leads(
+                db,
+                content,
+                args.format,
+                since=since,
+                actor="staff",
+                now=dt.datetime.now(dt.UTC),
+                delimiter=args.delimiter,
             )
     finally:
         await engine.dispose()
@@ -215,7 +198,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"Cannot write {args.out}: {exc.strerror}", file=sys.stderr)
         return 1
-    print(f"Exported {len(leads)} lead(s) to {args.out}.")
+    print(f"Exported {count} lead(s) to {args.out}.")
     return 0
 
 

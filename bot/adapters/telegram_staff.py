@@ -14,17 +14,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.content.loader import ContentError, load_content
 from bot.staff.chart import leads_per_week, stats_png
-from bot.staff.export import export_csv, export_xlsx, table
+from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
-from bot.store.models import AuditRow, LeadRow, OutboxRow
+from bot.store.models import AuditRow
 
 if TYPE_CHECKING:
     from bot.adapters.telegram import TelegramAdapter
@@ -135,31 +134,13 @@ class StaffCommands:
         chat = update.effective_chat
         assert runtime is not None and chat is not None
         async with runtime.sessionmaker() as db, db.begin():
-            query = select(LeadRow).where(~LeadRow.user_key.startswith("erased:"))
-            if since is not None:
-                query = query.where(LeadRow.created_at >= since)
-            leads = list((await db.scalars(query.order_by(LeadRow.id))).all())
-            rows = (
-                await db.scalars(
-                    select(OutboxRow).where(OutboxRow.lead_id.in_([lead.id for lead in leads]))
-                )
-            ).all()
-            deliveries: dict[int, list[OutboxRow]] = {}
-            for row in rows:
-                deliveries.setdefault(row.lead_id, []).append(row)
-            headers, table_rows = table(self.adapter.content, leads, deliveries)
-            data = (
-                export_csv(headers, table_rows)
-                if fmt == "csv"
-                else export_xlsx(headers, table_rows)
-            )
-            db.add(
-                AuditRow(
-                    action="export",
-                    actor="telegram",
-                    detail=f"format={fmt}, rows={len(leads)}",
-                    at=runtime.clock(),
-                )
+            data, _ = await export_leads(
+                db,
+                self.adapter.content,
+                "csv" if fmt == "csv" else "xlsx",
+                since=since,
+                actor="telegram",
+                now=runtime.clock(),
             )
         name = f"aanvragen-{runtime.clock():%Y%m%d}.{fmt}"
         await context.bot.send_document(chat.id, io.BytesIO(data), filename=name)

@@ -7,6 +7,7 @@ Spreadsheets run formulas, so every cell that a spreadsheet could read as one is
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import unicodedata
 from collections.abc import Sequence
@@ -14,11 +15,13 @@ from typing import Literal
 
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.bundle import Content
-from bot.store.models import LeadRow, OutboxRow
+from bot.store.models import AuditRow, LeadRow, OutboxRow
 
-__all__ = ["MAX_CELL", "export_csv", "export_xlsx", "safe_cell", "table"]
+__all__ = ["MAX_CELL", "export_csv", "export_leads", "export_xlsx", "safe_cell", "table"]
 
 MAX_CELL = 32_000  # Excel's limit is 32,767 characters per cell
 TRUNCATED = " …[afgekort]"
@@ -139,3 +142,36 @@ def export_xlsx(headers: list[str], rows: list[list[str]]) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+async def export_leads(
+    db: AsyncSession,
+    content: Content,
+    fmt: Literal["csv", "xlsx"],
+    *,
+    since: dt.datetime | None,
+    actor: str,
+    now: dt.datetime,
+    delimiter: Literal[";", ","] = ";",
+) -> tuple[bytes, int]:
+    """The export file and its number of leads; records the export in the audit table."""
+    query = select(LeadRow).where(~LeadRow.user_key.startswith("erased:"))
+    if since is not None:
+        query = query.where(LeadRow.created_at >= since)
+    leads = list((await db.scalars(query.order_by(LeadRow.id))).all())
+    rows = (
+        await db.scalars(select(OutboxRow).where(OutboxRow.lead_id.in_([x.id for x in leads])))
+    ).all()
+    deliveries: dict[int, list[OutboxRow]] = {}
+    for row in rows:
+        deliveries.setdefault(row.lead_id, []).append(row)
+    headers, table_rows = table(content, leads, deliveries)
+    data = (
+        export_csv(headers, table_rows, delimiter)
+        if fmt == "csv"
+        else export_xlsx(headers, table_rows)
+    )
+    db.add(
+        AuditRow(action="export", actor=actor, detail=f"format={fmt}, rows={len(leads)}", at=now)
+    )
+    return data, len(leads)
