@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot
 
 from bot.content.bundle import Content
@@ -31,7 +32,7 @@ from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
-from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+from bot.store.db import create_engine, make_sessionmaker, schema_revision, upgrade_schema
 from bot.store.models import LeadRow
 
 __all__ = ["main"]
@@ -223,6 +224,22 @@ async def _leads(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _db(settings: Settings, action: str) -> int:
+    """``mkbroute db upgrade|current``; current exits 1 when the schema is behind (health)."""
+    engine = create_engine(settings.db_url)
+    try:
+        if action == "upgrade":
+            await upgrade_schema(engine)
+        current, head = await schema_revision(engine)
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"Database not reachable ({type(exc).__name__}).", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(f"schema revision: {current or 'none'} (newest: {head})")
+    return 0 if current == head else 1
+
+
 async def _purge(settings: Settings) -> int:
     """``mkbroute purge``: idempotent; prints counts only."""
     engine = create_engine(settings.db_url)
@@ -344,6 +361,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the Telegram bot with long polling")
     sub.add_parser("dispatch", help="only deliver pending leads to contacts")
     sub.add_parser("purge", help="delete what has passed its retention period")
+    db = sub.add_parser("db", help="database schema (Alembic migrations)")
+    db.add_argument(
+        "action",
+        choices=["upgrade", "current"],
+        help="upgrade to the newest schema, or show the current revision",
+    )
     leads = sub.add_parser("leads", help="the latest leads, one line each")
     leads.add_argument("-n", type=int, default=20, help="how many (default 20)")
     stats = sub.add_parser("stats", help="the funnel from first message to claimed lead")
@@ -409,6 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_export(settings, args))
     if args.command in ("leads", "lead"):
         return asyncio.run(_leads(settings, args))
+    if args.command == "db":
+        return asyncio.run(_db(settings, args.action))
     if args.command == "purge":
         return asyncio.run(_purge(settings))
     if args.command == "erase":

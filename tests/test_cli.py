@@ -156,3 +156,21 @@ def test_plain_sqlite_url_is_accepted(tmp_path: Path) -> None:
         tmp_path, [{"user": "u", "text": "/start"}], MKBROUTE_DATABASE_URL=f"sqlite:///{db}"
     )
     assert out[0]["replies"] and db.exists()
+
+
+def test_db_commands_report_and_upgrade_the_schema(tmp_path: Path) -> None:
+    current = run(["db", "current"], tmp_path, "")
+    assert current.returncode == 1 and "schema revision: none" in current.stdout
+    upgraded = run(["db", "upgrade"], tmp_path, "")
+    import re
+
+    assert upgraded.returncode == 0
+    assert re.search(r"schema revision: (\S+) \(newest: \1\)", upgraded.stdout), upgraded.stdout
+    assert run(["db", "current"], tmp_path, "").returncode == 0
+
+
+def test_a_postgresql_url_gets_the_async_driver() -> None:
+    from bot.settings import Settings
+
+    url = Settings(database_url="postgresql://u:p@db:5432/mkbroute").db_url
+    assert url.startswith("postgresql+asyncpg://u:p@db:5432/mkbroute")

@@ -12,7 +12,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
-__all__ = ["alembic_config", "create_engine", "make_sessionmaker", "upgrade_schema"]
+__all__ = [
+    "alembic_config",
+    "create_engine",
+    "make_sessionmaker",
+    "schema_revision",
+    "upgrade_schema",
+]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_MS = 5000
@@ -57,6 +63,20 @@ def _upgrade(conn: Connection) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, "head")
+
+
+def _current(conn: Connection) -> tuple[str | None, str | None]:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return MigrationContext.configure(conn).get_current_revision(), head
+
+
+async def schema_revision(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """(the database's revision, the newest migration's revision)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)
 
 
 async def upgrade_schema(engine: AsyncEngine) -> None:
