@@ -14,6 +14,18 @@ from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 
 ROOT = Path(__file__).resolve().parent.parent
+# An employer in Noord-Brabant with a supervisor, up to the consent: routed to Avans/BouwTalent.
+AVANS = [
+    "menu:werkgever",
+    "c:medewerkers:10_49",
+    "c:doel:aannemen",
+    "c:begeleider:ja",
+    "c:sector:techniek",
+    "c:niveau:bachelor",
+    "c:provincie:noord_brabant",
+    "c:aanbod:ja",
+    "c:toestemming:ja",
+]
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
 
 

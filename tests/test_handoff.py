@@ -27,6 +27,7 @@ from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import LeadRow, OutboxRow
 from tests.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
+from tests.conftest import AVANS
 
 
 @dataclass
@@ -121,19 +122,6 @@ async def world(
     async with bot:
         yield World(runtime, dispatcher, clock, box, state)
     await engine.dispose()
-
-
-AVANS = [
-    "menu:werkgever",
-    "c:medewerkers:10_49",
-    "c:doel:aannemen",
-    "c:begeleider:ja",
-    "c:sector:techniek",
-    "c:niveau:bachelor",
-    "c:provincie:noord_brabant",
-    "c:aanbod:ja",
-    "c:toestemming:ja",
-]
 
 
 async def make_lead(

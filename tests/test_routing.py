@@ -11,7 +11,7 @@ from bot.content.models import Pilot, Programme, Text, Verified
 from bot.engine.engine import handle
 from bot.engine.routing import route
 from bot.engine.types import CreateLead, Inbound, Session
-from tests.conftest import NOW
+from tests.conftest import AVANS, NOW
 
 
 @pytest.mark.parametrize("flow_id", ["student", "werkende", "werkgever"])
@@ -87,17 +87,7 @@ def test_a_tie_goes_to_the_fallback(content: Content) -> None:
 
 def test_the_user_is_told_who_will_get_in_touch(content: Content) -> None:
     s: Session | None = None
-    presses = [
-        "menu:werkgever",
-        "c:medewerkers:10_49",
-        "c:doel:aannemen",
-        "c:begeleider:ja",
-        "c:sector:techniek",
-        "c:niveau:bachelor",
-        "c:provincie:noord_brabant",
-        "c:aanbod:ja",
-        "c:toestemming:ja",
-    ]
+    presses = AVANS
     for p in presses:
         s = handle(content, s, Inbound.button(p), NOW).session
     for text in ("Anna Bakker", "Bakker Bouw B.V."):

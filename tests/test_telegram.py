@@ -27,6 +27,7 @@ from bot.engine.types import Button, Reply
 from bot.settings import Settings
 from bot.store.models import LeadRow
 from tests.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
+from tests.conftest import AVANS
 
 USER = 4242
 OTHER = 5151
@@ -370,17 +371,6 @@ contacts:
     - {name: Anouk, telegram_chat_id: 9001}
     - {name: Bram, telegram_chat_id: 9002}
 """
-AVANS = [
-    "menu:werkgever",
-    "c:medewerkers:10_49",
-    "c:doel:aannemen",
-    "c:begeleider:ja",
-    "c:sector:techniek",
-    "c:niveau:bachelor",
-    "c:provincie:noord_brabant",
-    "c:aanbod:ja",
-    "c:toestemming:ja",
-]
 
 
 @pytest.fixture
