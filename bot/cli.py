@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
 from bot.store.db import create_engine, make_sessionmaker, schema_revision, upgrade_schema
+from bot.store.lock import AlreadyRunning, InstanceLock
 from bot.store.models import LeadRow
 
 __all__ = ["main"]
@@ -64,6 +66,23 @@ def _contacts(settings: Settings, content: Content) -> dict[str, tuple[Contact, 
         raise SystemExit(
             "Contacts file errors (MKBROUTE_CONTACTS_FILE):\n"
             + "\n".join(f"  {e}" for e in exc.errors)
+        ) from None
+
+
+@contextlib.contextmanager
+def _single_instance(settings: Settings) -> Iterator[None]:
+    """Two bots on one SQLite file (or polling one token) would fight: refuse the second."""
+    if not settings.db_url.startswith("sqlite"):
+        yield
+        return
+    path = Path(settings.db_url.split("///", 1)[1] + ".lock")
+    try:
+        with InstanceLock(path):
+            yield
+    except AlreadyRunning:
+        raise SystemExit(
+            f"Another mkbroute bot is already running on this database ({path.name}). "
+            "Stop it first; with SQLite only one bot process may run."
         ) from None
 
 
@@ -419,10 +438,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         configure(settings.log_level, secrets)
         content = _content(settings)
-        if args.command == "run":
-            telegram.run_polling(settings, content)
-        else:
-            telegram.run_webhook(settings, content)
+        with _single_instance(settings):
+            if args.command == "run":
+                telegram.run_polling(settings, content)
+            else:
+                telegram.run_webhook(settings, content)
         return 0
     if args.command == "ask":
         return _ask(settings, args)

@@ -269,3 +269,25 @@ def test_webhook_mode_checks_the_secret_and_serves_updates(
         code, log = stop_bot(proc)
     assert code == 0, log[-3000:]
     assert secret not in log, "the webhook secret reached the log"
+
+
+def test_a_second_bot_on_the_same_database_refuses_to_start(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """T22: two processes on one SQLite file would fight over it (and Telegram's poller)."""
+    first = start_bot(api, tmp_path)
+    try:
+        say(api, USER, "/start", "digitale assistent")
+        second = start_bot(api, tmp_path)
+        second.wait(timeout=60)
+        assert second.returncode != 0
+        assert "already running" in read_log(second)
+        say(api, USER, "/menu", "Waarmee kan ik je helpen")  # the first one carries on
+    finally:
+        code, _ = stop_bot(first)
+    assert code == 0
+    again = start_bot(api, tmp_path)  # the lock went with the first process
+    try:
+        say(api, USER, "/help", "Zo werk ik")
+    finally:
+        assert stop_bot(again)[0] == 0
