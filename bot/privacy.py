@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.content.bundle import Content
 from bot.engine.text import fill
 from bot.engine.types import Session, SessionError
+from bot.handoff.outbox import again
 from bot.settings import Settings
 from bot.store.models import (
     AuditRow,
@@ -169,20 +170,7 @@ async def erase_user(
                 if (row.channel, row.target) in seen:
                     continue
                 seen.add((row.channel, row.target))
-                db.add(
-                    OutboxRow(
-                        lead_id=lead.id,
-                        channel=row.channel,
-                        target=row.target,
-                        contact=row.contact,
-                        pilot=row.pilot,
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                        kind="erased",
-                    )
-                )
+                db.add(again(row, now, "erased"))
             _tombstone(lead)
         else:
             await db.execute(delete(OutboxRow).where(OutboxRow.lead_id == lead.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,6 +28,14 @@ AVANS = [
     "c:toestemming:ja",
 ]
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for running ``mkbroute`` in a subprocess: nothing of the developer's own
+    MKBROUTE_ settings, a data folder of the test's own, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
+    env.update(MKBROUTE_DATA_DIR=str(data_dir), **extra)
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import cli_env
+
 
 def run(
     args: list[str], data_dir: Path, stdin: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
-    environ.update({"MKBROUTE_DATA_DIR": str(data_dir), **env})
+    environ = cli_env(data_dir, **env)
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         input=stdin,

@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from openpyxl import load_workbook
 from bot.content.bundle import Content
 from bot.staff.export import MAX_CELL, export_csv, export_xlsx, safe_cell, table
 from bot.store.models import LeadRow
+from tests.conftest import cli_env
 
 HOSTILE = [
     "=1+1",
@@ -111,8 +111,7 @@ def test_xlsx_has_no_formula_and_no_illegal_character(content: Content) -> None:
 
 
 def test_export_command_writes_an_audited_file(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
-    env["MKBROUTE_DATA_DIR"] = str(tmp_path)
+    env = cli_env(tmp_path)
     flow = [
         "menu:werkgever",
         "c:medewerkers:1_9",

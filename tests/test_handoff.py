@@ -27,7 +27,7 @@ from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import LeadRow, OutboxRow
 from tests.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
-from tests.conftest import AVANS
+from tests.conftest import AVANS, cli_env
 
 
 @dataclass
@@ -280,7 +280,6 @@ def test_mkbroute_chat_delivers_leads_by_email(
 ) -> None:
     """The real process: a lead made in the terminal reaches the contact's mailbox."""
     import json
-    import os
     import subprocess
     import sys
 
@@ -290,9 +289,8 @@ def test_mkbroute_chat_delivers_leads_by_email(
         "contacts:\n  programmateam:\n    - {name: Team, email: team@example.org}\n",
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
-    env.update(
-        MKBROUTE_DATA_DIR=str(tmp_path),
+    env = cli_env(
+        tmp_path,
         MKBROUTE_CONTACTS_FILE=str(contacts),
         MKBROUTE_SMTP_HOST="127.0.0.1",
         MKBROUTE_SMTP_PORT=str(port),
@@ -387,12 +385,10 @@ async def test_a_lost_response_gives_at_most_one_duplicate(world: World) -> None
 
 
 def test_mkbroute_dispatch_needs_contacts(tmp_path: Any) -> None:
-    import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
-    env["MKBROUTE_DATA_DIR"] = str(tmp_path)
+    env = cli_env(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "dispatch"],
         env=env,

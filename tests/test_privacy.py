@@ -19,7 +19,7 @@ from bot.privacy import purge
 from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import AuditRow, EventRow, LeadRow, SessionRow, UnansweredRow
-from tests.conftest import NOW
+from tests.conftest import NOW, cli_env
 
 NAME, MAIL, PHONE = "Quirijn Zonderland", "quirijn.marker@example.org", "+31612349876"
 FLOW = [
@@ -175,12 +175,10 @@ def test_logs_mask_contact_details_and_secrets(caplog: object) -> None:
 
 def test_staff_erase_and_purge_commands(tmp_path: Path) -> None:
     import json
-    import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
-    env["MKBROUTE_DATA_DIR"] = str(tmp_path)
+    env = cli_env(tmp_path)
     lines = [{"user": "q", "button": b} for b in FLOW]
     lines += [
         {"user": "q", "text": NAME},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from bot.engine.types import Inbound
 from bot.runtime import Runtime
 from bot.staff.stats import funnel, render_funnel, unanswered_clusters
+from tests.conftest import cli_env
 
 LEAD = [
     "menu:werkgever",
@@ -72,8 +72,7 @@ async def test_unanswered_questions_are_grouped(runtime: Runtime) -> None:
 
 
 def test_stats_and_unanswered_commands(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
-    env["MKBROUTE_DATA_DIR"] = str(tmp_path)
+    env = cli_env(tmp_path)
     png = tmp_path / "stats.png"
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "stats", "--png", str(png)],

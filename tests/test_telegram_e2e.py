@@ -4,7 +4,6 @@ stack, against the Bot API emulator on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from typing import TextIO
 import pytest
 
 from tests.botapi import TOKEN, FakeBotAPI, Fault, Sent
+from tests.conftest import cli_env
 
 USER = 31337
 
@@ -39,12 +39,11 @@ def free_port() -> int:
 def start_bot(
     api: FakeBotAPI, data: Path, command: str = "run", **env: str
 ) -> subprocess.Popen[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
-    environ.update(
+    environ = cli_env(
+        data,
         MKBROUTE_TELEGRAM_TOKEN=TOKEN,
         MKBROUTE_TELEGRAM_API_URL=api.url,
         MKBROUTE_TELEGRAM_FILE_URL=api.file_url,
-        MKBROUTE_DATA_DIR=str(data),
         MKBROUTE_LOG_LEVEL="DEBUG",
         MKBROUTE_FLOOD_BURST="1000",
         **env,
@@ -196,8 +195,7 @@ def test_the_bot_survives_refused_connections_and_timeouts(
 
 def test_missing_or_bad_token_is_a_clear_error(tmp_path: Path) -> None:
     for token in ("", "not-a-token"):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
-        env.update(MKBROUTE_TELEGRAM_TOKEN=token, MKBROUTE_DATA_DIR=str(tmp_path))
+        env = cli_env(tmp_path, MKBROUTE_TELEGRAM_TOKEN=token)
         proc = subprocess.run(
             [sys.executable, "-m", "bot.cli", "run"],
             env=env,

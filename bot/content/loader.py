@@ -128,6 +128,21 @@ def _model(model: type[M], data: Any, name: str, errors: list[str]) -> M | None:
         return None
 
 
+def _listed(
+    model: type[M], data: Any, key: str, name: str, errors: list[str]
+) -> list[tuple[int, M]]:
+    """The valid items of a file whose one top-level ``key`` holds a list of ``model``."""
+    if data is None:
+        return []
+    if not isinstance(data, dict) or set(data) != {key} or not isinstance(data[key], list):
+        errors.append(f"{name}: expected one top-level key '{key}' holding a list")
+        return []
+    items = (
+        (i, _model(model, raw, f"{name}: {key}[{i}]", errors)) for i, raw in enumerate(data[key])
+    )
+    return [(i, item) for i, item in items if item is not None]
+
+
 def _read(path: Path, root: Path, errors: list[str]) -> Any:
     name = path.relative_to(root).as_posix()
     try:
@@ -286,20 +301,7 @@ def _load_knowledge(root: Path, errors: list[str]) -> tuple[dict[str, Entry], li
         if path.name in SPECIAL_KNOWLEDGE:
             continue
         name = path.relative_to(root).as_posix()
-        data = _read(path, root, errors)
-        if data is None:
-            continue
-        if (
-            not isinstance(data, dict)
-            or set(data) != {"entries"}
-            or not isinstance(data["entries"], list)
-        ):
-            errors.append(f"{name}: expected one top-level key 'entries' holding a list")
-            continue
-        for i, raw in enumerate(data["entries"]):
-            entry = _model(Entry, raw, f"{name}: entries[{i}]", errors)
-            if entry is None:
-                continue
+        for i, entry in _listed(Entry, _read(path, root, errors), "entries", name, errors):
             if entry.id in entries:
                 errors.append(f"{name}: entries[{i}].id: {entry.id!r} is defined twice")
             entries[entry.id] = entry
@@ -373,19 +375,8 @@ def _load_pilots(root: Path, flows: Mapping[str, Flow], errors: list[str]) -> di
     if not path.exists():
         errors.append(f"{name}: missing (at least the fallback pilot is needed)")
         return {}
-    data = _read(path, root, errors)
-    if (
-        not isinstance(data, dict)
-        or set(data) != {"pilots"}
-        or not isinstance(data["pilots"], list)
-    ):
-        errors.append(f"{name}: expected one top-level key 'pilots' holding a list")
-        return {}
     pilots: dict[str, Pilot] = {}
-    for i, raw in enumerate(data["pilots"]):
-        pilot = _model(Pilot, raw, f"{name}: pilots[{i}]", errors)
-        if pilot is None:
-            continue
+    for i, pilot in _listed(Pilot, _read(path, root, errors), "pilots", name, errors):
         if pilot.id in pilots:
             errors.append(f"{name}: pilots[{i}].id: {pilot.id!r} is defined twice")
         pilots[pilot.id] = pilot

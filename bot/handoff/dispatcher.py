@@ -23,7 +23,7 @@ from bot.engine.text import fill
 from bot.handoff.card import Card, LeadFacts, render
 from bot.handoff.channels import Channel, Permanent, Transient
 from bot.handoff.contacts import Contact
-from bot.handoff.outbox import deliveries
+from bot.handoff.outbox import again, deliveries
 from bot.runtime import utcnow
 from bot.store.models import LeadRow, OutboxRow
 
@@ -115,20 +115,7 @@ class Dispatcher:
                     continue
                 lead.reminded_at = now
                 for r in due:
-                    db.add(
-                        OutboxRow(
-                            lead_id=lead.id,
-                            channel=r.channel,
-                            target=r.target,
-                            contact=r.contact,
-                            pilot=r.pilot,
-                            status="pending",
-                            attempts=0,
-                            next_attempt_at=now,
-                            created_at=now,
-                            kind="reminder",
-                        )
-                    )
+                    db.add(again(r, now, "reminder"))
                     added += 1
         return added
 
