@@ -438,11 +438,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         configure(settings.log_level, secrets)
         content = _content(settings)
-        with _single_instance(settings):
-            if args.command == "run":
-                telegram.run_polling(settings, content)
-            else:
-                telegram.run_webhook(settings, content)
+        try:
+            with _single_instance(settings):
+                if args.command == "run":
+                    telegram.run_polling(settings, content)
+                else:
+                    telegram.run_webhook(settings, content)
+        except AlreadyRunning:
+            raise SystemExit(
+                "Another mkbroute bot is already polling with this database. Stop it first, "
+                "or run several workers with `mkbroute webhook` (PostgreSQL only)."
+            ) from None
         return 0
     if args.command == "ask":
         return _ask(settings, args)

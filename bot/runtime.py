@@ -74,6 +74,10 @@ class _Duplicate(Exception):
     pass
 
 
+class _Conflict(Exception):
+    pass
+
+
 class Runtime:
     """Runs the pure engine inside one database transaction per inbound message."""
 
@@ -114,10 +118,13 @@ class Runtime:
         lock = self._lock(user_key)  # a local reference keeps the weak entry alive
         async with lock:
             try:
-                return await self._handle(user_key, inbound, channel, inbound_id)
+                try:
+                    return await self._handle(user_key, inbound, channel, inbound_id)
+                except _Conflict:
+                    return await self._handle(user_key, inbound, channel, inbound_id)
             except _Duplicate:
                 return Result(replies=(), duplicate=True)
-            except (SQLAlchemyError, OSError) as exc:
+            except (SQLAlchemyError, OSError, _Conflict) as exc:
                 # Only the exception type: its text may quote parameters with personal data.
                 log.error("message not processed (%s); user asked to retry", type(exc).__name__)
                 lang = self._lang_hint(inbound)
@@ -158,6 +165,12 @@ class Runtime:
             data = new_session.to_json()
             if row is None:
                 db.add(SessionRow(user_key=user_key, data=data, created_at=now, updated_at=now))
+                try:
+                    await db.flush()
+                except IntegrityError:
+                    # Another worker created this user's session meanwhile: start over, so this
+                    # message is applied on top of that one instead of beside it.
+                    raise _Conflict from None
             else:
                 row.data = data
                 row.updated_at = now

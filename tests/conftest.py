@@ -1,18 +1,28 @@
-"""Shared fixtures: the shipped content, a fixed clock, and a real SQLite database per test."""
+"""Shared fixtures: the shipped content, a fixed clock, and a real database per test (a SQLite
+file, and again on a throwaway PostgreSQL server)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import itertools
 import os
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.content.bundle import Content
 from bot.content.loader import load_content
 from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+from tests.botapi import FakeBotAPI
+from tests.mail import Mailbox
+from tests.pg import PgCluster, find_bindir
 
 ROOT = Path(__file__).resolve().parent.parent
 # An employer in Noord-Brabant with a supervisor, up to the consent: routed to Avans/BouwTalent.
@@ -43,9 +53,52 @@ def content() -> Content:
     return load_content(ROOT)
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One PostgreSQL server for the whole run; each test gets a database of its own."""
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("MKBROUTE_TEST_PG") == "require":
+            pytest.fail("MKBROUTE_TEST_PG=require, but no PostgreSQL binaries were found")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    cluster = PgCluster(bindir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+_databases = itertools.count(1)
+
+
+def new_pg_database(cluster: PgCluster) -> str:
+    """An empty database of its own on ``cluster``; returns its URL."""
+    name = f"test_{next(_databases)}"
+
+    async def create() -> None:
+        engine = create_async_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(create())
+    return cluster.url(name)
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'mkbroute.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, and (second run of the test) a real PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'mkbroute.db'}"
+    return new_pg_database(request.getfixturevalue("pg_cluster"))
 
 
 @pytest.fixture
@@ -54,3 +107,23 @@ async def runtime(content: Content, db_url: str) -> AsyncIterator[Runtime]:
     await upgrade_schema(engine)
     yield Runtime(content, make_sessionmaker(engine), clock=lambda: NOW)
     await engine.dispose()
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBotAPI]:
+    """The Bot API emulator on 127.0.0.1 (tests/botapi.py)."""
+    server = FakeBotAPI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
-from bot.store.db import create_engine, upgrade_schema
+from bot.store.db import alembic_config, create_engine, upgrade_schema
 from bot.store.models import Base
 
 
@@ -30,28 +33,48 @@ async def test_upgrade_from_empty_matches_the_models_and_is_idempotent(db_url: s
     await engine.dispose()
 
 
-def test_upgrading_keeps_existing_leads_and_downgrade_works(tmp_path: object) -> None:
+def _sql(url: str, statement: str) -> list[tuple[object, ...]]:
+    """Run one statement outside Alembic, as an operator's old data would have been written."""
+
+    async def run() -> list[tuple[object, ...]]:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(text(statement))
+                return [tuple(r) for r in result] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_upgrading_keeps_existing_leads_and_downgrade_works(db_url: str) -> None:
     """A lead stored before the routing column existed survives the upgrade; down and up again."""
-    import sqlite3
-    from pathlib import Path
-
-    from alembic import command
-
-    from bot.store.db import alembic_config
-
-    path = Path(str(tmp_path)) / "old.db"
-    cfg = alembic_config(f"sqlite+aiosqlite:///{path}")
+    cfg = alembic_config(db_url)
     command.upgrade(cfg, "0001")
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "INSERT INTO leads (ref, user_key, run, flow, verdict, reasons, answers, minor, lang,"
-            " status, consent_version, consent_at, created_at) VALUES ('L-2026-000001', 'u', 1,"
-            " 'student', 'geschikt', '[]', '{}', 0, 'nl', 'new', 'v1', '2026-11-29', '2026-11-29')"
-        )
+    _sql(
+        db_url,
+        "INSERT INTO leads (ref, user_key, run, flow, verdict, reasons, answers, minor, lang,"
+        " status, consent_version, consent_at, created_at) VALUES ('L-2026-000001', 'u', 1,"
+        " 'student', 'geschikt', '[]', '{}', false, 'nl', 'new', 'v1', '2026-11-29',"
+        " '2026-11-29')",
+    )
     command.upgrade(cfg, "head")
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT ref, routing FROM leads").fetchall() == [("L-2026-000001", "[]")]
+    rows = _sql(db_url, "SELECT ref, routing FROM leads")
+    assert [(ref, str(routing)) for ref, routing in rows] == [("L-2026-000001", "[]")]
     command.downgrade(cfg, "base")
+    assert "leads" not in _sql_tables(db_url)
     command.upgrade(cfg, "head")
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM leads").fetchone() == (0,)
+    assert _sql(db_url, "SELECT count(*) FROM leads") == [(0,)]
+
+
+def _sql_tables(url: str) -> set[str]:
+    async def run() -> set[str]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(_tables)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

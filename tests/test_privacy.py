@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-import sqlite3
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from bot.content.bundle import Content
 from bot.engine.types import Inbound
@@ -48,17 +48,20 @@ async def make_lead(rt: Runtime, user: str = "console:q") -> str:
     return str(result.events[-1]["ref"])
 
 
-def scan(db_url: str, *needles: str) -> list[str]:
-    """Every cell of every table that contains one of ``needles``."""
-    path = db_url.split("///", 1)[1]
+async def scan(db_url: str, *needles: str) -> list[str]:
+    """Every cell of every table (on SQLite or PostgreSQL) that contains one of ``needles``."""
+    engine = create_engine(db_url)
     hits = []
-    with sqlite3.connect(path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for row in db.execute(f"SELECT * FROM {table}"):
-                for cell in row:
-                    if any(n in str(cell) for n in needles):
-                        hits.append(f"{table}: {str(cell)[:80]}")
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+            for table in tables:
+                for row in await conn.execute(text(f'SELECT * FROM "{table}"')):
+                    for cell in row:
+                        if any(n in str(cell) for n in needles):
+                            hits.append(f"{table}: {str(cell)[:80]}")
+    finally:
+        await engine.dispose()
     return hits
 
 
@@ -74,14 +77,14 @@ async def test_my_data_shows_everything_stored(runtime: Runtime) -> None:
 async def test_erasure_leaves_no_trace(runtime: Runtime, db_url: str) -> None:
     """T26: after /verwijder a scan of every table finds nothing about the user."""
     await make_lead(runtime)
-    assert scan(db_url, NAME, PHONE, "console:q")
+    assert await scan(db_url, NAME, PHONE, "console:q")
     ask = await runtime.handle("console:q", Inbound.from_text("/verwijder"))
     assert [b.id for b in ask.replies[0].buttons] == ["erase:yes", "erase:no"]
     kept = await runtime.handle("console:q", Inbound.button("erase:no"))
-    assert "Niets gewist" in kept.replies[0].text and scan(db_url, NAME)
+    assert "Niets gewist" in kept.replies[0].text and await scan(db_url, NAME)
     done = await runtime.handle("console:q", Inbound.button("erase:yes"))
     assert "alles wat ik over je bewaarde is gewist" in done.replies[0].text
-    assert scan(db_url, NAME, PHONE, "console:q", "quirijn") == []
+    assert await scan(db_url, NAME, PHONE, "console:q", "quirijn") == []
     async with runtime.sessionmaker() as db:
         audit = (await db.scalars(select(AuditRow))).all()
     assert [(a.action, a.actor) for a in audit] == [("erase", "user")]
@@ -113,7 +116,7 @@ async def test_erasure_after_delivery_tells_the_pilot(content: Content, db_url: 
     await dispatcher.run_once()
     notice = sent[-1][1]
     assert ref in notice and "verwijderen" in notice and NAME not in notice
-    assert scan(db_url, NAME, PHONE, "console:q") == []
+    assert await scan(db_url, NAME, PHONE, "console:q") == []
     await engine.dispose()
 
 
@@ -150,7 +153,7 @@ async def test_retention_purge_is_idempotent_and_keeps_statistics(
     assert first["sessions"] == 1 and first["leads"] == 1 and first["unanswered"] == 1
     assert first["events_anonymised"] > 0
     assert all(v == 0 for v in (await run()).values())
-    assert scan(db_url, NAME, PHONE, "console:old") == []
+    assert await scan(db_url, NAME, PHONE, "console:old") == []
     async with runtime.sessionmaker() as db:
         assert await db.get(SessionRow, "console:new") is not None
         events = (await db.scalars(select(EventRow).where(EventRow.type == "outcome"))).all()
@@ -209,7 +212,8 @@ def test_staff_erase_and_purge_commands(tmp_path: Path) -> None:
 
     erased = cli("erase", ref)
     assert erased.returncode == 0 and f"Erased {ref}" in erased.stdout
-    assert scan(f"sqlite:///{tmp_path / 'mkbroute.db'}", NAME, PHONE) == []
+    url = f"sqlite+aiosqlite:///{tmp_path / 'mkbroute.db'}"
+    assert asyncio.run(scan(url, NAME, PHONE)) == []
     again = cli("erase", ref)
     assert again.returncode == 1 and "No lead" in again.stderr
     purged = cli("purge")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
-from pathlib import Path
+import time
 
 import pytest
 from sqlalchemy import func, select
 
+from bot.content.bundle import Content
 from bot.engine.types import Inbound
 from bot.runtime import Result, Runtime
+from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import ConsentRow, EventRow, LeadRow, SessionRow, UnansweredRow
+from tests.conftest import NOW
 
 STUDENT = [
     ("button", "menu:student"),
@@ -145,31 +150,70 @@ async def test_a_corrupt_session_row_starts_afresh_instead_of_crashing(runtime: 
     assert "digitale assistent" in result.replies[0].text
 
 
-async def test_a_locked_database_gives_a_friendly_retry_and_loses_nothing(
-    runtime: Runtime, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import bot.store.db as db_module
+class ExclusiveLock:
+    """A second connection holding ``BEGIN EXCLUSIVE`` on the file, released by a timer (T6)."""
 
-    monkeypatch.setattr(db_module, "SQLITE_BUSY_MS", 200)
-    from bot.store.db import create_engine, make_sessionmaker
+    def __init__(self, url: str, seconds: float) -> None:
+        self.db = sqlite3.connect(url.split("///", 1)[1], timeout=0)
+        self.db.execute("BEGIN EXCLUSIVE")
+        self.released = asyncio.Event()
+        asyncio.get_running_loop().call_later(seconds, self.release)
 
-    engine = create_engine(db_url)
-    rt = Runtime(runtime.content, make_sessionmaker(engine), clock=runtime.clock)
+    def release(self) -> None:
+        self.db.rollback()
+        self.released.set()
+
+
+async def test_a_short_lock_only_delays_the_answer(content: Content, sqlite_url: str) -> None:
+    """T6a: a 2 s exclusive lock is waited out (busy timeout 5 s): no error, nothing lost."""
+    engine = create_engine(sqlite_url)
+    await upgrade_schema(engine)
+    rt = Runtime(content, make_sessionmaker(engine), clock=lambda: NOW)
     await send(rt, "l", "text", "/start")
     await send(rt, "l", "button", "menu:student")
-    path = Path(db_url.split("///", 1)[1])
-    blocker = sqlite3.connect(path, timeout=0)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
-        result = await send(rt, "l", "button", "c:leeftijd:21_plus")
-    finally:
-        blocker.rollback()
-        blocker.close()
-    assert result.failed and "probeer het" in result.replies[0].text
-    # The answer was not acknowledged, so it was not stored; sending it again works.
+    lock = ExclusiveLock(sqlite_url, 2.0)
+    started = time.monotonic()
     result = await send(rt, "l", "button", "c:leeftijd:21_plus")
+    waited = time.monotonic() - started
+    lock.db.close()
     assert not result.failed and "hoogste diploma" in result.replies[0].text
+    assert 1.5 < waited < 3.0
+    async with rt.sessionmaker() as db:
+        row = await db.get(SessionRow, "console:l")
+    assert row is not None and '"leeftijd"' in row.data
     await engine.dispose()
+
+
+async def test_a_long_lock_gives_one_friendly_retry_and_loses_nothing(
+    content: Content, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """T6b: a 30 s lock outlasts the busy timeout: one friendly retry message, no partial lead,
+    the error class in the log without personal data; afterwards the same user completes."""
+    engine = create_engine(sqlite_url)
+    await upgrade_schema(engine)
+    rt = Runtime(content, make_sessionmaker(engine), clock=lambda: NOW)
+    result = await send(rt, "l", "text", "/start")
+    for kind, value in STUDENT[:-1]:
+        result = await send(rt, "l", kind, value)
+    lock = ExclusiveLock(sqlite_url, 30.0)
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        result = await send(rt, "l", "text", "06 12345678")
+    assert time.monotonic() - started < 10
+    assert result.failed and len(result.replies) == 1
+    assert "probeer het" in result.replies[0].text
+    assert "OperationalError" in caplog.text and "12345678" not in caplog.text
+    await lock.released.wait()
+    lock.db.close()
+    assert await count(rt, LeadRow) == 0
+    # The phone number was not acknowledged, so the bot still waits for it.
+    result = await send(rt, "l", "text", "06 12345678")
+    assert "Kloppen deze gegevens" in result.replies[-1].text
+    await send(rt, "l", "button", "confirm")
+    assert await count(rt, LeadRow) == 1
+    await engine.dispose()
+    with sqlite3.connect(sqlite_url.split("///", 1)[1]) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 async def test_the_privacy_notice_names_the_configured_organisation(

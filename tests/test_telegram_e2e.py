@@ -11,23 +11,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
-
-import pytest
 
 from tests.botapi import TOKEN, FakeBotAPI, Fault, Sent
 from tests.conftest import cli_env
 
 USER = 31337
-
-
-@pytest.fixture
-def api() -> Iterator[FakeBotAPI]:
-    server = FakeBotAPI().start()
-    yield server
-    server.stop()
 
 
 def free_port() -> int:
@@ -225,6 +215,11 @@ def post(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -
         return int(exc.code)
 
 
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return bytes(response.read())
+
+
 def test_webhook_mode_checks_the_secret_and_serves_updates(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
@@ -258,6 +253,18 @@ def test_webhook_mode_checks_the_secret_and_serves_updates(
         assert post(url, body, {**good, "Content-Type": "text/plain"}) == 403
         assert post(url, b"{not json", good) >= 400
         assert post(url, b"", good, method="GET") == 405
+        try:
+            huge = post(url, b"{" + b" " * 5_000_000 + b"}", good)
+        except (urllib.error.URLError, ConnectionError):
+            huge = 0  # the server may hang up instead of answering: also a refusal
+        assert huge in (0, 400, 413)
+        health = json.loads(get(f"http://127.0.0.1:{port}/healthz"))
+        assert health == {
+            "process": "ok",
+            "database": "ok",
+            "outbox_waiting": 0,
+            "outbox_oldest_seconds": 0,
+        }
         assert post(url, body, good) == 200
         wait_text(api, USER, "digitale assistent")
         assert post(url, body, good) == 200  # Telegram retries: processed once

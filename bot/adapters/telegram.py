@@ -55,6 +55,7 @@ from bot.handoff.service import DispatchService, contacts_for
 from bot.runtime import Result, Runtime
 from bot.settings import Settings
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+from bot.store.lock import advisory_guard
 from bot.store.models import LeadRow
 
 __all__ = ["FloodGuard", "TelegramAdapter", "build_application", "keyboard", "split_text"]
@@ -469,11 +470,16 @@ class TelegramAdapter:
 
 
 def build_application(
-    settings: Settings, content: Content, request: BaseRequest | None = None
+    settings: Settings,
+    content: Content,
+    request: BaseRequest | None = None,
+    *,
+    polling: bool = True,
 ) -> Application:  # type: ignore[type-arg]
     """The PTB application with our handlers; the database opens in its own event loop.
 
-    ``request`` replaces PTB's HTTP layer (tests use an offline one).
+    ``request`` replaces PTB's HTTP layer (tests use an offline one). A polling bot on
+    PostgreSQL takes an advisory lock: only one process may poll a token's updates.
     """
     if settings.telegram_token is None:
         raise SystemExit(
@@ -486,8 +492,10 @@ def build_application(
 
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
         engine = create_engine(settings.db_url)
-        await upgrade_schema(engine)
         state["engine"] = engine
+        if polling and engine.dialect.name == "postgresql":
+            state["guard"] = await advisory_guard(engine)
+        await upgrade_schema(engine)
         sessionmaker = make_sessionmaker(engine)
         adapter.runtime = Runtime(
             content,
@@ -505,6 +513,9 @@ def build_application(
         service = state.get("dispatch")
         if isinstance(service, DispatchService):
             await service.stop()
+        guard = state.get("guard")
+        if guard is not None:
+            await guard.close()  # type: ignore[attr-defined]
         engine = state.get("engine")
         if engine is not None:
             await engine.dispose()  # type: ignore[attr-defined]
@@ -537,21 +548,13 @@ def run_polling(settings: Settings, content: Content) -> None:
 
 
 def run_webhook(settings: Settings, content: Content) -> None:
-    """``mkbroute webhook``: PTB's webhook server, which checks Telegram's secret header."""
+    """``mkbroute webhook``: our webhook server (see :mod:`bot.adapters.webhook`)."""
     if settings.webhook_secret is None or settings.webhook_url is None:
         raise SystemExit(
             "Webhook mode needs MKBROUTE_WEBHOOK_URL (the public https address) and "
             "MKBROUTE_WEBHOOK_SECRET (1-256 letters, digits, _ or -); refusing to start without."
         )
-    app = build_application(settings, content)
-    secret = settings.webhook_secret.get_secret_value()
-    path = settings.webhook_url.rstrip("/").rsplit("/", 1)[-1] or "telegram"
-    app.run_webhook(
-        listen=settings.webhook_listen,
-        port=settings.webhook_port,
-        url_path=path,
-        webhook_url=settings.webhook_url,
-        secret_token=secret,
-        allowed_updates=ALLOWED_UPDATES,
-        drop_pending_updates=False,
-    )
+    from bot.adapters.webhook import serve
+
+    app = build_application(settings, content, polling=False)
+    asyncio.run(serve(app, settings, ALLOWED_UPDATES))

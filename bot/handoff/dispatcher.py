@@ -60,38 +60,61 @@ class Dispatcher:
     async def run_once(self, limit: int = 20) -> int:
         """Deliver what is due now; return how many deliveries were attempted."""
         now = self.clock()
-        async with self.sessionmaker() as db:
-            due = (
+        done = 0
+        # One row at a time, claimed just before it is sent: its lease starts when the work does.
+        while done < limit:
+            claimed = await self._claim(now, 1)
+            if not claimed:
+                break
+            await self._deliver(claimed[0])
+            done += 1
+        return done + await self.remind(now)
+
+    async def _claim(self, now: dt.datetime, limit: int) -> list[int]:
+        """Take up to ``limit`` due rows for this dispatcher, in one short transaction.
+
+        On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several dispatchers claim side by side
+        without waiting for or taking each other's rows; SQLite has one writer at a time anyway.
+        The update repeats the condition, so a row taken in between is never claimed twice.
+        """
+        due = or_(
+            (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
+            # A dispatcher died mid-delivery: its lease ran out.
+            (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
+        )
+        async with self.sessionmaker() as db, db.begin():
+            ids = (
                 await db.scalars(
                     select(OutboxRow.id)
-                    .where(
-                        or_(
-                            (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
-                            # A dispatcher died mid-delivery: its lease ran out.
-                            (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
-                        )
-                    )
+                    .where(due)
                     .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
                     .limit(limit)
+                    .with_for_update(skip_locked=True)
                 )
             ).all()
-        done = 0
-        for row_id in due:
-            if await self._claim(row_id, now):
-                await self._deliver(row_id)
-                done += 1
-        return done + await self.remind(now)
+            if not ids:
+                return []
+            taken = await db.scalars(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids), due)
+                .values(status="sending", lease_until=now + dt.timedelta(seconds=self.lease))
+                .returning(OutboxRow.id)
+            )
+            return sorted(taken.all())
 
     async def remind(self, now: dt.datetime) -> int:
         """Bring an unclaimed lead up again, once, after the contact's follow-up working days."""
         async with self.sessionmaker() as db, db.begin():
             waiting = (
                 await db.scalars(
-                    select(LeadRow).where(
+                    select(LeadRow)
+                    .where(
                         LeadRow.status == "delivered",
                         LeadRow.claimed_by.is_(None),
                         LeadRow.reminded_at.is_(None),
                     )
+                    # Another dispatcher bringing the same lead up skips it: one reminder.
+                    .with_for_update(skip_locked=True)
                 )
             ).all()
             added = 0
@@ -134,21 +157,6 @@ class Dispatcher:
                 log.error("dispatch round failed (%s)", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-
-    async def _claim(self, row_id: int, now: dt.datetime) -> bool:
-        async with self.sessionmaker() as db, db.begin():
-            result = await db.execute(
-                update(OutboxRow)
-                .where(
-                    OutboxRow.id == row_id,
-                    or_(
-                        (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
-                        (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
-                    ),
-                )
-                .values(status="sending", lease_until=now + dt.timedelta(seconds=self.lease))
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _deliver(self, row_id: int) -> None:
         async with self.sessionmaker() as db:

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
@@ -22,6 +22,7 @@ __all__ = [
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_MS = 5000
+MIGRATION_LOCK = 0x6D6B62726F757466  # "mkbroutf": next to the polling lock's key
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -82,4 +83,8 @@ async def schema_revision(engine: AsyncEngine) -> tuple[str | None, str | None]:
 async def upgrade_schema(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration; a no-op when it is current."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several workers starting at once: one migrates, the others wait for its commit
+            # and then find the schema current.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)

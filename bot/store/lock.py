@@ -1,4 +1,9 @@
-"""One bot process per SQLite database: a second one refuses to start (T22)."""
+"""One polling bot per database: a second one refuses to start (T22).
+
+SQLite: an OS file lock beside the database. PostgreSQL: a session-level advisory lock, held
+by a connection of its own for the life of the process (webhook workers take none: several
+may share one database).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,13 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["AlreadyRunning", "InstanceLock"]
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+__all__ = ["POLLING_LOCK", "AlreadyRunning", "InstanceLock", "advisory_guard"]
+
+# "mkbroute" in ASCII: a fixed key that other applications on the same server will not use.
+POLLING_LOCK = 0x6D6B62726F757465
 
 
 class AlreadyRunning(RuntimeError):
@@ -45,3 +56,15 @@ class InstanceLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+async def advisory_guard(engine: AsyncEngine) -> AsyncConnection:
+    """Take the polling lock on PostgreSQL; the returned connection holds it until closed, and
+    the server drops it when the process dies, so a crash never leaves it stuck."""
+    conn = await engine.connect()
+    got = await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": POLLING_LOCK})
+    await conn.commit()
+    if not got:
+        await conn.close()
+        raise AlreadyRunning("PostgreSQL advisory lock")
+    return conn

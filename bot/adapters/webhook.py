@@ -1,0 +1,199 @@
+"""``mkbroute webhook``: our own small HTTP server around PTB's ``Application.process_update``.
+
+PTB's built-in webhook server answers Telegram before the update is handled (it only queues
+it). Ours answers after the update was processed and its transaction committed, so an update
+Telegram saw acknowledged is never lost, and several worker processes behind one endpoint can
+share a PostgreSQL database: each keeps nothing that matters in memory. It also serves
+``/healthz`` for the load balancer or container runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hmac
+import json
+import logging
+import signal
+from http import HTTPStatus
+from typing import Any
+
+import tornado.httpserver
+import tornado.web
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.ext import Application
+
+from bot.settings import Settings
+from bot.store.models import OutboxRow
+
+__all__ = ["health", "serve"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024  # Telegram's updates are a few kB; 1 MiB leaves room and stops abuse
+HEALTH_TIMEOUT = 3.0
+DRAIN_SECONDS = 8.0  # finish in-flight updates on SIGTERM, inside a 10 s stop budget
+
+
+async def health(
+    sessionmaker: async_sessionmaker[AsyncSession], now: dt.datetime
+) -> tuple[bool, dict[str, Any]]:
+    """Is the database reachable, and how far behind is the outbox?"""
+    report: dict[str, Any] = {"process": "ok"}
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT), sessionmaker() as db:
+            await db.execute(text("SELECT 1"))
+            waiting = OutboxRow.status.in_(("pending", "sending"))
+            count, oldest = (
+                await db.execute(
+                    select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(waiting)
+                )
+            ).one()
+    except Exception as exc:  # whatever broke, the answer is "not healthy", not a traceback
+        log.warning("health check: database unreachable (%s)", type(exc).__name__)
+        report["database"] = "unreachable"
+        return False, report
+    report["database"] = "ok"
+    report["outbox_waiting"] = int(count or 0)
+    if oldest is not None:
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        report["outbox_oldest_seconds"] = max(0, int((now - oldest).total_seconds()))
+    else:
+        report["outbox_oldest_seconds"] = 0
+    return True, report
+
+
+class _Shared:
+    """What the request handlers need; one per server."""
+
+    def __init__(self, app: Application, secret: str) -> None:  # type: ignore[type-arg]
+        self.app = app
+        self.secret = secret.encode()
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.closing = False
+
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession] | None:
+        adapter = self.app.bot_data.get("adapter")
+        runtime = getattr(adapter, "runtime", None)
+        return getattr(runtime, "sessionmaker", None)
+
+
+class UpdateHandler(tornado.web.RequestHandler):
+    """POST from Telegram: check the secret, process the update, then answer 200."""
+
+    SUPPORTED_METHODS = ("POST",)
+
+    def initialize(self, shared: _Shared) -> None:
+        self.shared = shared
+
+    async def post(self) -> None:
+        # Checked before the body is parsed: a stranger's request costs us nothing.
+        if self.request.headers.get("Content-Type", "").split(";")[0].strip() != (
+            "application/json"
+        ):
+            raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN)
+        given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        if not hmac.compare_digest(given, self.shared.secret):
+            raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN)
+        if self.shared.closing:
+            # Telegram retries later, possibly at a sibling worker.
+            raise tornado.web.HTTPError(HTTPStatus.SERVICE_UNAVAILABLE)
+        try:
+            data = json.loads(self.request.body)
+            update = Update.de_json(data, self.shared.app.bot)
+        except Exception as exc:
+            log.warning("webhook body rejected (%s)", type(exc).__name__)
+            raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST) from None
+        if update is None:
+            raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST)
+        self.shared.in_flight += 1
+        self.shared.idle.clear()
+        try:
+            # The handlers reply after their commit; we answer Telegram after both.
+            await self.shared.app.process_update(update)
+        finally:
+            self.shared.in_flight -= 1
+            if self.shared.in_flight == 0:
+                self.shared.idle.set()
+        log.debug("update %s processed", update.update_id, extra={"update_id": update.update_id})
+        self.set_status(HTTPStatus.OK)
+        self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.finish({"ok": False, "status": status_code})
+
+
+class HealthHandler(tornado.web.RequestHandler):
+    """GET /healthz: 200 when the database answers, 503 otherwise; the outbox backlog always."""
+
+    def initialize(self, shared: _Shared) -> None:
+        self.shared = shared
+
+    async def get(self) -> None:
+        sessionmaker = self.shared.sessionmaker()
+        if sessionmaker is None or self.shared.closing:
+            self.set_status(HTTPStatus.SERVICE_UNAVAILABLE)
+            self.finish({"process": "starting" if sessionmaker is None else "stopping"})
+            return
+        ok, report = await health(sessionmaker, dt.datetime.now(dt.UTC))
+        self.set_status(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
+        self.finish(report)
+
+
+class _WebApp(tornado.web.Application):
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        """Our own logging: tornado's access log would print the secret-bearing path."""
+
+
+async def serve(
+    app: Application,  # type: ignore[type-arg]
+    settings: Settings,
+    allowed_updates: list[str],
+) -> None:
+    """Start the application, register the webhook, serve until SIGINT/SIGTERM, then drain."""
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+    path = settings.webhook_url.rstrip("/").rsplit("/", 1)[-1] or "telegram"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    shared = _Shared(app, secret)
+    web = _WebApp(
+        [
+            (rf"/{path}/?", UpdateHandler, {"shared": shared}),
+            (r"/healthz", HealthHandler, {"shared": shared}),
+        ]
+    )
+    server = tornado.httpserver.HTTPServer(web, max_body_size=MAX_BODY)
+    await app.initialize()
+    try:
+        if app.post_init is not None:
+            await app.post_init(app)
+        server.listen(settings.webhook_port, address=settings.webhook_listen)
+        await app.bot.set_webhook(
+            settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=allowed_updates,
+            drop_pending_updates=False,
+        )
+        log.info(
+            "webhook server listening on %s:%s", settings.webhook_listen, settings.webhook_port
+        )
+        await stop.wait()
+        log.info("stopping: finishing updates in progress")
+        shared.closing = True
+        server.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(shared.idle.wait(), timeout=DRAIN_SECONDS)
+        await server.close_all_connections()
+    finally:
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
