@@ -50,6 +50,15 @@ def _settings() -> Settings:
         raise SystemExit("Invalid setting(s):\n" + "\n".join(lines)) from None
 
 
+def _secrets(settings: Settings) -> list[str]:
+    """What the log redactor must never let through."""
+    return [
+        s.get_secret_value()
+        for s in (settings.telegram_token, settings.webhook_secret, settings.smtp_password)
+        if s is not None
+    ]
+
+
 def _content(settings: Settings, folder: Path | None = None) -> Content:
     try:
         content = load_content(folder or settings.content_dir, settings.thresholds)
@@ -422,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure("WARNING")
     settings = _settings()
+    # Warnings of the other commands (a failed delivery in chat) follow the chosen format too.
+    configure("WARNING", _secrets(settings), settings.log_format)
     if args.command == "chat":
         try:
             asyncio.run(_chat(settings, args.jsonl, args.user, args.lang))
@@ -431,12 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("run", "webhook"):
         from bot.adapters import telegram
 
-        secrets = [
-            s.get_secret_value()
-            for s in (settings.telegram_token, settings.webhook_secret, settings.smtp_password)
-            if s is not None
-        ]
-        configure(settings.log_level, secrets)
+        configure(settings.log_level, _secrets(settings), settings.log_format)
         content = _content(settings)
         with _single_instance(settings):
             if args.command == "run":
@@ -459,12 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "erase":
         return asyncio.run(_erase(settings, args.ref))
     if args.command == "dispatch":
-        secrets = [
-            s.get_secret_value()
-            for s in (settings.telegram_token, settings.smtp_password)
-            if s is not None
-        ]
-        configure(settings.log_level, secrets)
+        configure(settings.log_level, _secrets(settings), settings.log_format)
         asyncio.run(_dispatch(settings))
         return 0
     if args.command == "content":

@@ -7,14 +7,18 @@ import datetime as dt
 import json
 import logging
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.logs import Redactor, configure
-from tests.botapi import TOKEN
+from tests.botapi import TOKEN, FakeBotAPI, Fault
+from tests.conftest import cli_env
+from tests.test_telegram_e2e import say, start_bot, stop_bot
 
 WEBHOOK_SECRET = "webhook-secret-0123456789"
 SMTP_PASSWORD = "smtp-p4ssw0rd-xyz"
@@ -155,3 +159,66 @@ def test_json_mode_turns_a_crash_into_a_json_line(
     (line,) = capsys.readouterr().err.splitlines()
     record = json.loads(line)
     assert record["level"] == "CRITICAL" and "KeyError: '[e-mail]'" in record["exc"]
+
+
+def run_cli(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        env=cli_env(data_dir, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_wrong_log_format_is_a_clear_settings_error(tmp_path: Path) -> None:
+    proc = run_cli(["ask", "--json", "hallo"], tmp_path, MKBROUTE_LOG_FORMAT="xml")
+    assert proc.returncode == 1
+    assert "MKBROUTE_LOG_FORMAT: Input should be 'text' or 'json'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert run_cli(["ask", "hallo"], tmp_path, MKBROUTE_LOG_FORMAT=" JSON ").returncode == 0
+
+
+def test_a_command_logs_json_lines(tmp_path: Path) -> None:
+    """``mkbroute chat`` warns that contacts cannot be reached: as JSON when asked for."""
+    contacts = Path(__file__).resolve().parent.parent / "contacts.example.yaml"
+    env = {"MKBROUTE_CONTACTS_FILE": str(contacts), "MKBROUTE_LOG_FORMAT": "json"}
+    proc = run_cli(["chat", "--jsonl"], tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "WARNING" and record["logger"] == "bot.handoff.service"
+    assert "no channel" in record["message"]
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBotAPI]:
+    server = FakeBotAPI().start()
+    yield server
+    server.stop()
+
+
+def test_a_bot_at_debug_logs_only_clean_json_lines(api: FakeBotAPI, tmp_path: Path) -> None:
+    """The real ``mkbroute run`` at DEBUG, with a Telegram failure and a user typing contact
+    data: every line of its stderr is one JSON object and nothing secret or personal is in it."""
+    proc = start_bot(
+        api,
+        tmp_path,
+        MKBROUTE_LOG_FORMAT="json",
+        MKBROUTE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        MKBROUTE_SMTP_PASSWORD=SMTP_PASSWORD,
+    )
+    try:
+        api.state.add_fault("getUpdates", Fault("status", 502, "Bad Gateway"))
+        say(api, 4242, "/start", "digitale assistent")
+        say(api, 4242, f"mail me op {MAIL} of bel {PHONE}", "")
+    finally:
+        code, log = stop_bot(proc)
+    assert code == 0, log[-3000:]
+    records = [json.loads(line) for line in log.splitlines()]
+    assert len(records) > 5
+    assert all({"time", "level", "logger", "message"} <= r.keys() for r in records)
+    # The failed poll was logged, as one line like everything else.
+    assert any(r["level"] == "ERROR" and "NetworkError" in r["message"] for r in records)
+    assert_clean(log)
