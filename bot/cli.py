@@ -304,6 +304,31 @@ async def _erase(settings: Settings, ref: str) -> int:
     return 0
 
 
+_LABELS = {"ok": ("OK", ""), "warn": ("LET OP", "WARNING "), "error": ("FOUT", "ERROR ")}
+
+
+def _doctor(settings: Settings) -> int:
+    """``mkbroute doctor``: one line per check (Dutch / English); exit 1 on any error."""
+    from bot.doctor import run_checks
+
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        nl, en = _LABELS[check.status]
+        print(f"{nl:<6} {check.name}: {check.nl} / {en}{check.en}")
+        for detail in check.details:
+            print(f"         {detail}")
+    errors = sum(c.status == "error" for c in checks)
+    warnings = sum(c.status == "warn" for c in checks)
+    if not errors and not warnings:
+        print("Alles in orde. / All good.")
+    else:
+        print(
+            f"{errors} fout(en), {warnings} waarschuwing(en) / "
+            f"{errors} error(s), {warnings} warning(s)"
+        )
+    return 1 if errors else 0
+
+
 def _content_check(settings: Settings, folder: Path | None) -> int:
     content = _content(settings, folder)
     warnings = content_warnings(content, dt.date.today())
@@ -414,6 +439,9 @@ def _parser() -> argparse.ArgumentParser:
     erase = sub.add_parser("erase", help="erase everything about the person behind a lead")
     erase.add_argument("ref", help="the lead reference, e.g. L-2026-000123")
     sub.add_parser("webhook", help="run the Telegram bot behind a webhook")
+    sub.add_parser(
+        "doctor", help="check settings, database, content and contacts (changes nothing)"
+    )
     ask = sub.add_parser("ask", help="ask the knowledge base a question")
     ask.add_argument("question", nargs="*", help="the question")
     ask.add_argument("--lang", choices=["nl", "en"], default=None)
@@ -470,6 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "content":
         return _content_check(settings, args.dir)
+    if args.command == "doctor":
+        return _doctor(settings)
     return 2
 
 
