@@ -50,6 +50,15 @@ def _settings() -> Settings:
         raise SystemExit("Invalid setting(s):\n" + "\n".join(lines)) from None
 
 
+def _secrets(settings: Settings) -> list[str]:
+    """What the log redactor must never let through."""
+    return [
+        s.get_secret_value()
+        for s in (settings.telegram_token, settings.webhook_secret, settings.smtp_password)
+        if s is not None
+    ]
+
+
 def _content(settings: Settings, folder: Path | None = None) -> Content:
     try:
         content = load_content(folder or settings.content_dir, settings.thresholds)
@@ -295,6 +304,31 @@ async def _erase(settings: Settings, ref: str) -> int:
     return 0
 
 
+_LABELS = {"ok": ("OK", ""), "warn": ("LET OP", "WARNING "), "error": ("FOUT", "ERROR ")}
+
+
+def _doctor(settings: Settings) -> int:
+    """``mkbroute doctor``: one line per check (Dutch / English); exit 1 on any error."""
+    from bot.doctor import run_checks
+
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        nl, en = _LABELS[check.status]
+        print(f"{nl:<6} {check.name}: {check.nl} / {en}{check.en}")
+        for detail in check.details:
+            print(f"         {detail}")
+    errors = sum(c.status == "error" for c in checks)
+    warnings = sum(c.status == "warn" for c in checks)
+    if not errors and not warnings:
+        print("Alles in orde. / All good.")
+    else:
+        print(
+            f"{errors} fout(en), {warnings} waarschuwing(en) / "
+            f"{errors} error(s), {warnings} warning(s)"
+        )
+    return 1 if errors else 0
+
+
 def _content_check(settings: Settings, folder: Path | None) -> int:
     content = _content(settings, folder)
     warnings = content_warnings(content, dt.date.today())
@@ -405,6 +439,9 @@ def _parser() -> argparse.ArgumentParser:
     erase = sub.add_parser("erase", help="erase everything about the person behind a lead")
     erase.add_argument("ref", help="the lead reference, e.g. L-2026-000123")
     sub.add_parser("webhook", help="run the Telegram bot behind a webhook")
+    sub.add_parser(
+        "doctor", help="check settings, database, content and contacts (changes nothing)"
+    )
     ask = sub.add_parser("ask", help="ask the knowledge base a question")
     ask.add_argument("question", nargs="*", help="the question")
     ask.add_argument("--lang", choices=["nl", "en"], default=None)
@@ -422,6 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure("WARNING")
     settings = _settings()
+    # Warnings of the other commands (a failed delivery in chat) follow the chosen format too.
+    configure("WARNING", _secrets(settings), settings.log_format)
     if args.command == "chat":
         try:
             asyncio.run(_chat(settings, args.jsonl, args.user, args.lang))
@@ -431,12 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("run", "webhook"):
         from bot.adapters import telegram
 
-        secrets = [
-            s.get_secret_value()
-            for s in (settings.telegram_token, settings.webhook_secret, settings.smtp_password)
-            if s is not None
-        ]
-        configure(settings.log_level, secrets)
+        configure(settings.log_level, _secrets(settings), settings.log_format)
         content = _content(settings)
         try:
             with _single_instance(settings):
@@ -465,16 +499,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "erase":
         return asyncio.run(_erase(settings, args.ref))
     if args.command == "dispatch":
-        secrets = [
-            s.get_secret_value()
-            for s in (settings.telegram_token, settings.smtp_password)
-            if s is not None
-        ]
-        configure(settings.log_level, secrets)
+        configure(settings.log_level, _secrets(settings), settings.log_format)
         asyncio.run(_dispatch(settings))
         return 0
     if args.command == "content":
         return _content_check(settings, args.dir)
+    if args.command == "doctor":
+        return _doctor(settings)
     return 2
 
 

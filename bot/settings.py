@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     kb_suggest_known: float = Field(default=_KB.suggest_known, ge=0, le=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # json: one JSON object per line, for log collectors (Loki, ELK, journald + jq).
+    log_format: Literal["text", "json"] = "text"
     # Telegram user ids of staff (numbers; usernames can be changed by anyone, so never those).
     admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
     contacts_file: Path | None = None
@@ -80,6 +82,11 @@ class Settings(BaseSettings):
                 )
             return tuple(int(v) for v in items)
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("telegram_token")
     @classmethod
