@@ -20,7 +20,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 EXTRA_FIELDS = ("update_id", "lead_ref", "event", "outbox_id", "error")
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\w:])\+?\d[\d ()-]{7,}\d")
+_PHONE = re.compile(r"(?<![\w:-])\+?\d[\d ()-]{7,}\d")
 # A lead reference's digits would look like a phone number to _PHONE.
 _LEAD_REF = re.compile(r"L-\d{4}-\d{6,}")
 

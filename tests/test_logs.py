@@ -192,13 +192,6 @@ def test_a_command_logs_json_lines(tmp_path: Path) -> None:
     assert "no channel" in record["message"]
 
 
-@pytest.fixture
-def api() -> Iterator[FakeBotAPI]:
-    server = FakeBotAPI().start()
-    yield server
-    server.stop()
-
-
 def test_a_bot_at_debug_logs_only_clean_json_lines(api: FakeBotAPI, tmp_path: Path) -> None:
     """The real ``mkbroute run`` at DEBUG, with a Telegram failure and a user typing contact
     data: every line of its stderr is one JSON object and nothing secret or personal is in it."""
@@ -221,4 +214,16 @@ def test_a_bot_at_debug_logs_only_clean_json_lines(api: FakeBotAPI, tmp_path: Pa
     assert all({"time", "level", "logger", "message"} <= r.keys() for r in records)
     # The failed poll was logged, as one line like everything else.
     assert any(r["level"] == "ERROR" and "NetworkError" in r["message"] for r in records)
+    # One line per handled update, with its id: an operator can follow a message through.
+    handled = [r for r in records if r.get("event") == "handled"]
+    assert len(handled) == 2 and all(isinstance(r["update_id"], int) for r in handled)
     assert_clean(log)
+
+
+def test_lead_references_stay_readable_in_log_messages() -> None:
+    """Staff search the log for a lead's reference; the phone mask must not eat it."""
+    record = logging.LogRecord(
+        "bot", logging.INFO, __file__, 1, "lead %s: call 06 1234 5678", ("L-2026-000123",), None
+    )
+    Redactor([]).filter(record)
+    assert record.getMessage() == "lead L-2026-000123: call [telefoon]"

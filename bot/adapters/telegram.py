@@ -348,7 +348,12 @@ class TelegramAdapter:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the exception type and update id only: an update holds personal data."""
         update_id = update.update_id if isinstance(update, Update) else None
-        log.error("error while handling update %s: %s", update_id, type(context.error).__name__)
+        log.error(
+            "error while handling update %s: %s",
+            update_id,
+            type(context.error).__name__,
+            extra={"update_id": update_id, "event": "error"},
+        )
         if isinstance(update, Update) and update.effective_chat is not None:
             if update.effective_chat.type != ChatType.PRIVATE:
                 return
@@ -384,6 +389,15 @@ class TelegramAdapter:
             return None
         result = await self.runtime.handle(
             f"tg:{user.id}", inbound, channel=CHANNEL, inbound_id=str(update.update_id)
+        )
+        lead_ref = next((e["ref"] for e in result.events if e.get("type") == "lead"), None)
+        outcome = "duplicate" if result.duplicate else "failed" if result.failed else "handled"
+        # Ids and outcomes only: the update itself holds names and numbers.
+        log.info(
+            "update %s %s",
+            update.update_id,
+            outcome,
+            extra={"update_id": update.update_id, "event": outcome, "lead_ref": lead_ref},
         )
         await self.send(context, chat.id, result.replies)
         return result

@@ -195,7 +195,12 @@ class Dispatcher:
             lead = await db.get(LeadRow, row.lead_id)
             if lead is not None and lead.status in ("new", "queued", "undeliverable"):
                 lead.status = "delivered"
-        log.info("delivered outbox row %d over %s", row_id, row.channel)
+        log.info(
+            "delivered outbox row %d over %s",
+            row_id,
+            row.channel,
+            extra={"event": "delivered", "outbox_id": row_id, "lead_ref": lead and lead.ref},
+        )
 
     async def _retry(self, row_id: int, exc: Transient) -> None:
         now = self.clock()
@@ -212,7 +217,11 @@ class Dispatcher:
             row.next_attempt_at = now + dt.timedelta(seconds=delay)
             row.last_error = exc.reason[:300]
         log.warning(
-            "outbox row %d: transient failure (%s), retry in %.0f s", row_id, exc.reason, delay
+            "outbox row %d: transient failure (%s), retry in %.0f s",
+            row_id,
+            exc.reason,
+            delay,
+            extra={"event": "delivery_retry", "outbox_id": row_id},
         )
 
     async def _dead(self, row_id: int, exc: Permanent) -> None:
@@ -242,7 +251,12 @@ class Dispatcher:
                     added = bool(rows)
                 if not added and lead.status != "delivered":
                     lead.status = "undeliverable"
-        log.warning("outbox row %d: permanent failure (%s)", row_id, exc.reason)
+        log.warning(
+            "outbox row %d: permanent failure (%s)",
+            row_id,
+            exc.reason,
+            extra={"event": "delivery_dead", "outbox_id": row_id, "lead_ref": lead and lead.ref},
+        )
 
 
 def working_days_between(start: dt.datetime, end: dt.datetime) -> int:
