@@ -95,6 +95,10 @@ def _single_instance(settings: Settings) -> Iterator[None]:
         ) from None
 
 
+def _stop_requested(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _bot(settings: Settings) -> Bot | None:
     """A Bot for sending handoff cards when a token is configured (no polling)."""
     if settings.telegram_token is None:
@@ -471,6 +475,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.adapters import telegram
 
         configure(settings.log_level, _secrets(settings), settings.log_format)
+        # A stop request during start-up (before PTB or our server take over the signal) is a
+        # clean exit too, not death by signal.
+        signal.signal(signal.SIGTERM, _stop_requested)
         content = _content(settings)
         try:
             with _single_instance(settings):

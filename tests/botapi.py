@@ -47,6 +47,7 @@ class Sent:
     text: str
     buttons: list[tuple[str, str]]  # (label, callback data)
     method: str
+    at: float = field(default_factory=time.monotonic)  # when it reached the emulator
 
 
 @dataclass

@@ -4,6 +4,7 @@ stack, against the Bot API emulator on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import TextIO
 
+from bot.content.bundle import Content
 from tests.botapi import TOKEN, FakeBotAPI, Fault, Sent
 from tests.conftest import cli_env
 
@@ -296,3 +298,119 @@ def test_a_second_bot_on_the_same_database_refuses_to_start(
         say(api, USER, "/help", "Zo werk ik")
     finally:
         assert stop_bot(again)[0] == 0
+
+
+def test_sigterm_with_updates_in_flight_loses_and_repeats_nothing(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """T2: 20 updates queued, SIGTERM while they are being answered (each reply slowed down):
+    a clean exit within 10 s, every update Telegram considers delivered was handled, and after
+    a restart nothing is handled twice."""
+    proc = start_bot(api, tmp_path)
+    users = list(range(6001, 6021))
+    try:
+        say(api, 6000, "/start", "digitale assistent")  # the bot is up
+        api.state.add_fault("sendMessage", *[Fault("timeout", 0.2) for _ in users])
+        for user in users:
+            api.user_says(user, "/start")
+        api.wait_for(lambda sent: any(s.chat_id in users for s in sent), timeout=30)
+    finally:
+        code, log = stop_bot(proc)  # asserts the exit within 10 s
+    assert code == 0, log[-3000:]
+    handled = processed_ids(tmp_path)
+    with api.state.lock:
+        unconfirmed = {int(u["update_id"]) for u in api.state.updates}
+    queued = set(range(2, 2 + len(users)))  # update 1 was the first /start
+    # Confirmed to Telegram means handled: a confirmed but unhandled update would be lost.
+    assert queued - unconfirmed <= handled
+    again = start_bot(api, tmp_path)
+    try:
+        say(api, 6000, "/help", "Zo werk ik")  # up, and past whatever was left over
+        api.wait_for(lambda _: all(api.messages_to(u) for u in users), timeout=30)
+    finally:
+        assert stop_bot(again)[0] == 0
+    assert processed_ids(tmp_path) >= queued
+    for user in users:
+        welcomes = [s for s in api.messages_to(user) if "digitale assistent" in s.text]
+        assert len(welcomes) == 1, f"user {user} was welcomed {len(welcomes)} times"
+
+
+def processed_ids(data: Path) -> set[int]:
+    import sqlite3
+
+    with sqlite3.connect(data / "mkbroute.db") as db:
+        rows = db.execute("SELECT inbound_id FROM processed_inbound WHERE channel='telegram'")
+        return {int(r[0]) for r in rows}
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most messages inside any one-second window."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_many_users_at_once_get_their_own_leads_within_telegrams_limits(
+    api: FakeBotAPI, tmp_path: Path, content: Content
+) -> None:
+    """T16 (bounded; ``MKBROUTE_SOAK=1`` runs the plan's 500 users): simulated users complete
+    the questionnaire concurrently through long polling. Every lead is complete and belongs to
+    its own user, and the bot's traffic stays within Telegram's limits (30 messages a second in
+    all; per chat one a second, short bursts allowed)."""
+    from tests.test_postgres import employer_script, person, phone
+
+    count = 500 if os.environ.get("MKBROUTE_SOAK") else 40
+    users = list(range(20_000, 20_000 + count))
+    proc = start_bot(api, tmp_path)
+    started = time.monotonic()
+    try:
+        say(api, 1, "/start", "digitale assistent")
+        scripts = {u: employer_script(u) for u in users}
+        progress = dict.fromkeys(users, 0)
+        replies_before = dict.fromkeys(users, 0)
+        deadline = time.monotonic() + (600 if count > 100 else 180)
+        # Like real people: each user answers only after seeing the bot's reply.
+        while any(progress[u] < len(scripts[u]) for u in users):
+            assert time.monotonic() < deadline, "the users did not finish in time"
+            for u in users:
+                step = progress[u]
+                if step >= len(scripts[u]):
+                    continue
+                if step > 0 and len(api.messages_to(u)) <= replies_before[u]:
+                    continue  # still waiting for the answer to the last step
+                replies_before[u] = len(api.messages_to(u))
+                kind, value = scripts[u][step]
+                if kind == "text":
+                    api.user_says(u, value)
+                else:
+                    api.user_presses(u, 1, value)
+                progress[u] = step + 1
+            time.sleep(0.05)
+        api.wait_for(
+            lambda _: all(any("L-20" in m.text for m in api.messages_to(u)) for u in users), 120
+        )
+    finally:
+        code, log = stop_bot(proc)
+    elapsed = time.monotonic() - started
+    assert code == 0, log[-3000:]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "mkbroute.db") as db:
+        leads = db.execute("SELECT user_key, name, company, phone FROM leads").fetchall()
+    assert len(leads) == count
+    for user_key, name, company, stored_phone in leads:
+        u = int(user_key.split(":")[1])
+        assert (name, company) == (person(u), f"Bedrijf {u} B.V."), "cross-talk"
+        assert stored_phone.endswith(phone(u)[-4:])
+    with api.state.lock:
+        sent = [s for s in api.state.sent if s.method == "sendMessage"]
+        limited = list(api.state.rate_limited)
+    assert busiest_second([s.at for s in sent]) <= 30
+    for u in users:
+        assert busiest_second([s.at for s in sent if s.chat_id == u]) <= 3
+    assert limited == []
+    print(f"T16: {count} users, {len(sent)} messages in {elapsed:.0f} s")
