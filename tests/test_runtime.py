@@ -78,6 +78,17 @@ async def test_confirming_twice_creates_one_lead(runtime: Runtime) -> None:
     assert ref in second.replies[0].text and "al opgeslagen" in second.replies[0].text
 
 
+async def test_continuing_after_a_confirmed_lead_names_its_reference(runtime: Runtime) -> None:
+    """A user whose confirmation reply was lost (a crash after the commit) comes back with
+    "continue where I was": the bot says the request arrived, with its reference."""
+    await to_summary(runtime, "sam")
+    done = await send(runtime, "sam", "button", "confirm")
+    ref = next(e["ref"] for e in done.events if e["type"] == "lead")
+    result = await send(runtime, "sam", "button", "resume")
+    assert ref in result.replies[0].text and "al opgeslagen" in result.replies[0].text
+    assert await count(runtime, LeadRow) == 1
+
+
 async def test_two_users_get_their_own_leads(runtime: Runtime) -> None:
     await to_summary(runtime, "a")
     await to_summary(runtime, "b")

@@ -206,6 +206,9 @@ class _Turn:
         elif button_id == "resume":
             if self.open_step() or self.s.mode == "summary":
                 self.reprompt()
+            elif self.s.mode == "done" and self.s.lead_ref:
+                # Back after a crash that swallowed the confirmation: tell them it arrived.
+                self.say(self.msg("lead_already", lead_ref=self.s.lead_ref), self.menu_buttons())
             else:
                 self.menu()
         elif button_id == "privacy":
