@@ -400,21 +400,29 @@ class FullPath:
         return [await handle(uid, step) for step in steps for uid in users]
 
 
-def engine_only(content: Content, steps: Sequence[str], users: int) -> list[float]:
-    """The pure engine on the same steps, with the session's JSON round trip the runtime does."""
+def engine_only(
+    content: Content, steps: Sequence[str], users: int, asked: Sequence[str] = ()
+) -> list[float]:
+    """The pure engine on the same messages, with the session's JSON round trip the runtime
+    does: the questionnaire's button steps, or (``asked``) questions typed in the menu."""
     from bot.engine.engine import handle
     from bot.engine.types import Inbound, Session
     from bot.runtime import utcnow
 
     now = utcnow()
-    start_turn = handle(content, None, Inbound.from_text("/start"), now, "nl")
-    menu = handle(content, start_turn.session, Inbound.button("menu:werkgever"), now, "nl")
+    start = handle(content, None, Inbound.from_text("/start"), now, "nl").session
+    menu = handle(content, start, Inbound.button("menu:werkgever"), now, "nl").session
     out = []
-    for _ in range(users):
-        data = menu.session.to_json()
-        for step in steps:
+    for n in range(users):
+        data = (start if asked else menu).to_json()
+        inbounds = (
+            [Inbound.from_text(asked[(n + i) % len(asked)], "nl") for i in range(len(steps))]
+            if asked
+            else [Inbound.button(step, "nl") for step in steps]
+        )
+        for inbound in inbounds:
             begin = time.perf_counter()
-            turn = handle(content, Session.from_json(data), Inbound.button(step), now, "nl")
+            turn = handle(content, Session.from_json(data), inbound, now, "nl")
             data = turn.session.to_json()
             out.append(time.perf_counter() - begin)
     return out
@@ -500,6 +508,7 @@ QUESTION = "full: knowledge question"
 DUPLICATE = "full: duplicate update"
 RUNTIME = "  Runtime.handle only (button)"
 ENGINE = "  engine + session JSON only (button)"
+ENGINE_Q = "  engine + session JSON only (question)"
 SQLITE = "  same SQL, sqlite3 in the loop thread"
 AIOSQLITE = "  same SQL, aiosqlite without SQLAlchemy"
 
@@ -551,6 +560,7 @@ async def per_message(
                 gc.collect()
                 add(RUNTIME, await full.runtime_only(full.new_users(users), steps), 0, repeat)
                 add(ENGINE, engine_only(content, steps, users), 0, repeat)
+                add(ENGINE_Q, engine_only(content, steps, users, asked), 0, repeat)
                 plain, hopped = await storage_floor(Path(tmp), users, len(steps))
                 add(SQLITE, plain, 0, repeat)
                 add(AIOSQLITE, hopped, 0, repeat)
@@ -1140,7 +1150,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = run_knowledge([50, 500] if quick else [50, 500, 5000])
         numbers["knowledge"] = rows
         report_knowledge(rows)
-    print(f"\n(took {time.perf_counter() - began:.0f} s)")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n(took {time.perf_counter() - began:.0f} s; load average at the end {load})")
     if args.json:
         args.json.write_text(json.dumps(numbers, indent=2), encoding="utf-8")
 
