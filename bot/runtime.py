@@ -7,6 +7,7 @@ returned only after the transaction committed, so an answer the bot acknowledged
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import weakref
@@ -98,6 +99,12 @@ class Runtime:
         self.default_lang = default_lang
         self.clock = clock
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        bind = sessionmaker.kw.get("bind")
+        # SQLite has one writer at a time. Concurrent messages (the webhook server handles
+        # requests side by side) queue here instead of in SQLite's busy timeout, where a long
+        # enough queue turns into "probeer het zo nog eens" for whoever waited longest.
+        sqlite = getattr(getattr(bind, "dialect", None), "name", "") == "sqlite"
+        self._writer: asyncio.Lock | None = asyncio.Lock() if sqlite else None
 
     def _lock(self, user_key: str) -> asyncio.Lock:
         lock = self._locks.get(user_key)
@@ -116,7 +123,7 @@ class Runtime:
     ) -> Result:
         """Process one message; a database failure gives a friendly retry reply, not a crash."""
         lock = self._lock(user_key)  # a local reference keeps the weak entry alive
-        async with lock:
+        async with lock, self._writer or contextlib.nullcontext():
             try:
                 try:
                     return await self._handle(user_key, inbound, channel, inbound_id)

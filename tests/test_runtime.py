@@ -237,3 +237,29 @@ async def test_the_privacy_notice_names_the_configured_organisation(
     shown = await send(runtime, "o", "text", "/privacy")
     assert "Verantwoordelijk voor je gegevens: Hogeschool Voorbeeld" in shown.replies[0].text
     assert "privacy@example.org" in shown.replies[0].text
+
+
+async def test_many_users_at_once_on_sqlite_never_see_a_retry(
+    content: Content, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook server handles requests concurrently; SQLite has one writer. Sixty users
+    answering at the same moment must all get their next question, not "probeer het zo",
+    however short the busy timeout."""
+    import bot.store.db as db_module
+
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_MS", 100)
+    engine = create_engine(sqlite_url)
+    await upgrade_schema(engine)
+    rt = Runtime(content, make_sessionmaker(engine), clock=lambda: NOW)
+
+    async def walk(user: str) -> list[bool]:
+        failed = [(await send(rt, user, "text", "/start", inbound_id=f"{user}-0")).failed]
+        for n, (kind, value) in enumerate(STUDENT[:6], 1):
+            result = await send(rt, user, kind, value, inbound_id=f"{user}-{n}")
+            failed.append(result.failed)
+        return failed
+
+    results = await asyncio.gather(*(walk(f"u{n}") for n in range(60)))
+    assert not any(any(r) for r in results)
+    assert await count(rt, SessionRow) == 60
+    await engine.dispose()
