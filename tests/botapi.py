@@ -152,6 +152,15 @@ class BotAPIState:
             }
         }
 
+    def forget(self, keep: Callable[[int], bool]) -> None:
+        """Drop the call log, the documents and what was sent to chats ``keep`` rejects, so
+        that a long fuzz run measures the bot's memory rather than the emulator's."""
+        with self.lock:
+            self.calls.clear()
+            self.documents.clear()
+            self.sent = [s for s in self.sent if keep(s.chat_id)]
+            self._messages = {k: m for k, m in self._messages.items() if keep(k[0])}
+
     # ----------------------------------------------------------------- bot's side
 
     def me(self) -> dict[str, Any]:
