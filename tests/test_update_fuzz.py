@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import functools
 import json
 import logging
 import os
@@ -562,7 +561,9 @@ class Harness:
 
         # PTB's rate limiter really sleeps (30 messages a second, 20 a minute per group); the
         # emulator has no limits, so it is switched off and the same code path stays in use.
-        limiter = functools.partial(AIORateLimiter, overall_max_rate=0, group_max_rate=0)
+        def limiter(**_: Any) -> AIORateLimiter:
+            return AIORateLimiter(overall_max_rate=0, group_max_rate=0)
+
         with mock.patch.object(telegram_adapter, "AIORateLimiter", limiter):
             bot = self.runner.run(step())
         # Flood control as configured, on a clock that advances a second per update.
