@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -55,6 +55,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """What the adapter shows the user, and what happened (for logs, tests and JSON lines)."""
@@ -69,6 +73,7 @@ class Result:
 class _Applied:
     events: list[dict[str, Any]] = field(default_factory=list)
     lead_ref: str | None = None
+    lead_run: int | None = None
 
 
 class _Duplicate(Exception):
@@ -165,10 +170,13 @@ class Runtime:
             if rights is not None:
                 return rights
             turn = engine_handle(self.content, session, inbound, now, self.default_lang)
-            applied = await self._apply(db, user_key, turn, now)
+            since = row.created_at if row is not None else now
+            applied = await self._apply(db, user_key, turn, now, since)
             new_session = turn.session
             if applied.lead_ref:
                 new_session = replace(new_session, lead_ref=applied.lead_ref)
+            if applied.lead_run is not None:
+                new_session = replace(new_session, run=applied.lead_run)
             data = new_session.to_json()
             if row is None:
                 db.add(SessionRow(user_key=user_key, data=data, created_at=now, updated_at=now))
@@ -243,7 +251,7 @@ class Runtime:
         return Reply("\n".join(lines))
 
     async def _apply(
-        self, db: AsyncSession, user_key: str, turn: Turn, now: dt.datetime
+        self, db: AsyncSession, user_key: str, turn: Turn, now: dt.datetime, since: dt.datetime
     ) -> _Applied:
         out = _Applied()
         for effect in turn.effects:
@@ -263,7 +271,9 @@ class Runtime:
                     UnansweredRow(user_key=user_key, text=effect.text, lang=effect.lang, at=now)
                 )
             elif isinstance(effect, CreateLead):
-                out.lead_ref = await self._create_lead(db, user_key, effect, now)
+                out.lead_ref, out.lead_run = await self._create_lead(
+                    db, user_key, effect, now, since
+                )
                 event = {"type": "lead", "ref": out.lead_ref, "pilot": effect.pilot}
                 db.add(
                     EventRow(
@@ -277,13 +287,28 @@ class Runtime:
         return out
 
     async def _create_lead(
-        self, db: AsyncSession, user_key: str, lead: CreateLead, now: dt.datetime
-    ) -> str:
+        self,
+        db: AsyncSession,
+        user_key: str,
+        lead: CreateLead,
+        now: dt.datetime,
+        since: dt.datetime,
+    ) -> tuple[str, int | None]:
+        """Store the lead (once per run) and its deliveries; returns the reference and, when the
+        run number had to move on, the new one."""
+        run, moved = lead.run, None
         existing = await db.scalar(
-            select(LeadRow).where(LeadRow.user_key == user_key, LeadRow.run == lead.run)
+            select(LeadRow).where(LeadRow.user_key == user_key, LeadRow.run == run)
         )
         if existing is not None and existing.ref:
-            return existing.ref
+            if _aware(existing.created_at) >= _aware(since):
+                return existing.ref, None  # confirmed twice in this session: the same lead
+            # The lead of an earlier session, since purged (sessions are kept shorter than
+            # leads), holds this run number: this is a new request, numbered after it.
+            last = await db.scalar(
+                select(func.max(LeadRow.run)).where(LeadRow.user_key == user_key)
+            )
+            run = moved = int(last or 0) + 1
         consent_id = await db.scalar(
             select(ConsentRow.id)
             .where(
@@ -294,7 +319,7 @@ class Runtime:
         )
         row = LeadRow(
             user_key=user_key,
-            run=lead.run,
+            run=run,
             flow=lead.flow,
             verdict=lead.verdict,
             reasons=list(lead.reasons),
@@ -323,4 +348,4 @@ class Runtime:
         db.add_all(rows)
         if rows:
             row.status = "queued"
-        return row.ref
+        return row.ref, moved

@@ -135,8 +135,9 @@ def test_sigkill_at_random_moments_loses_nothing(
             if not refs:
                 say(api, user, "/status", "Aanvraag")
                 refs = [m.text for m in api.messages_to(user) if "L-20" in m.text]
-            assert ref and len(refs) == 1 and ref in refs[0], f"seed {seed}: {refs}"
-            completed[user] = refs[0]
+            # The confirmation, and after a crash perhaps "already saved" too: one reference.
+            assert ref and refs and all(ref in r for r in refs), f"seed {seed}: {refs}"
+            completed[user] = ref
     finally:
         code, log = stop_bot(proc)
     assert code == 0, log[-3000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import sqlite3
 import time
@@ -87,6 +88,34 @@ async def test_continuing_after_a_confirmed_lead_names_its_reference(runtime: Ru
     result = await send(runtime, "sam", "button", "resume")
     assert ref in result.replies[0].text and "al opgeslagen" in result.replies[0].text
     assert await count(runtime, LeadRow) == 1
+
+
+async def test_a_new_request_after_the_session_was_purged_is_a_new_lead(
+    runtime: Runtime,
+) -> None:
+    """Sessions are purged after 30 days, leads kept for a year. A user who comes back after
+    the purge starts counting questionnaires from 1 again; their new request must become a new
+    lead, not be mistaken for the old one (found by reading the code during T14)."""
+    clock = [NOW]
+    rt = Runtime(runtime.content, runtime.sessionmaker, clock=lambda: clock[0])
+    await to_summary(rt, "sam")
+    first = await send(rt, "sam", "button", "confirm")
+    old_ref = next(e["ref"] for e in first.events if e["type"] == "lead")
+    async with rt.sessionmaker() as db, db.begin():
+        await db.delete(await db.get(SessionRow, "console:sam"))  # what the purge does
+    clock[0] = NOW + dt.timedelta(days=40)
+    await to_summary(rt, "sam")
+    second = await send(rt, "sam", "button", "confirm")
+    new_ref = next(e["ref"] for e in second.events if e["type"] == "lead")
+    assert new_ref != old_ref and new_ref in second.replies[0].text
+    assert await count(rt, LeadRow) == 2
+    # And the run after that is numbered on from the moved one.
+    again = await send(rt, "sam", "button", "confirm")
+    assert new_ref in again.replies[0].text and await count(rt, LeadRow) == 2
+    await to_summary(rt, "sam")
+    third = await send(rt, "sam", "button", "confirm")
+    assert next(e["ref"] for e in third.events if e["type"] == "lead") not in (old_ref, new_ref)
+    assert await count(rt, LeadRow) == 3
 
 
 async def test_two_users_get_their_own_leads(runtime: Runtime) -> None:
