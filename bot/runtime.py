@@ -55,10 +55,6 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class Result:
     """What the adapter shows the user, and what happened (for logs, tests and JSON lines)."""
@@ -301,7 +297,7 @@ class Runtime:
             select(LeadRow).where(LeadRow.user_key == user_key, LeadRow.run == run)
         )
         if existing is not None and existing.ref:
-            if _aware(existing.created_at) >= _aware(since):
+            if existing.created_at >= since:
                 return existing.ref, None  # confirmed twice in this session: the same lead
             # The lead of an earlier session, since purged (sessions are kept shorter than
             # leads), holds this run number: this is a new request, numbered after it.

@@ -58,12 +58,9 @@ async def health(
         return False, report
     report["database"] = "ok"
     report["outbox_waiting"] = int(count or 0)
-    if oldest is not None:
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=dt.UTC)
-        report["outbox_oldest_seconds"] = max(0, int((now - oldest).total_seconds()))
-    else:
-        report["outbox_oldest_seconds"] = 0
+    # min() keeps the column's type, so ``oldest`` is an aware UTC time like every stored one.
+    age = (now - oldest).total_seconds() if oldest is not None else 0
+    report["outbox_oldest_seconds"] = max(0, int(age))
     return True, report
 
 

@@ -62,16 +62,13 @@ class Dispatcher:
         now = self.clock()
         done = 0
         # One row at a time, claimed just before it is sent: its lease starts when the work does.
-        while done < limit:
-            claimed = await self._claim(now, 1)
-            if not claimed:
-                break
-            await self._deliver(claimed[0])
+        while done < limit and (row_id := await self._claim(now)) is not None:
+            await self._deliver(row_id)
             done += 1
         return done + await self.remind(now)
 
-    async def _claim(self, now: dt.datetime, limit: int) -> list[int]:
-        """Take up to ``limit`` due rows for this dispatcher, in one short transaction.
+    async def _claim(self, now: dt.datetime) -> int | None:
+        """Take the next due row for this dispatcher, in one short transaction.
 
         On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several dispatchers claim side by side
         without waiting for or taking each other's rows; SQLite has one writer at a time anyway.
@@ -83,24 +80,21 @@ class Dispatcher:
             (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
         )
         async with self.sessionmaker() as db, db.begin():
-            ids = (
-                await db.scalars(
-                    select(OutboxRow.id)
-                    .where(due)
-                    .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not ids:
-                return []
-            taken = await db.scalars(
+            row_id = await db.scalar(
+                select(OutboxRow.id)
+                .where(due)
+                .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if row_id is None:
+                return None
+            return await db.scalar(
                 update(OutboxRow)
-                .where(OutboxRow.id.in_(ids), due)
+                .where(OutboxRow.id == row_id, due)
                 .values(status="sending", lease_until=now + dt.timedelta(seconds=self.lease))
                 .returning(OutboxRow.id)
             )
-            return sorted(taken.all())
 
     async def remind(self, now: dt.datetime) -> int:
         """Bring an unclaimed lead up again, once, after the contact's follow-up working days."""
