@@ -60,12 +60,13 @@ from telegram.ext import (
 )
 from telegram.ext import MessageHandler as PTBMessageHandler
 from telegram.ext import filters as ptb_filters
-from telegram.request import BaseRequest, RequestData
+from telegram.request import RequestData
 
 from bot.adapters.telegram import TelegramAdapter, build_application
 from bot.content.bundle import Content
 from bot.content.loader import load_content
 from bot.settings import Settings
+from tests.botapi import LocalRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_ID = 777000222
@@ -110,7 +111,7 @@ _CANNED = {
 _TRUE = _body(True)
 
 
-class CannedRequest(BaseRequest):
+class CannedRequest(LocalRequest):
     """PTB's HTTP layer replaced by canned Bot API answers: no sockets, no emulator state.
 
     It still encodes the parameters the way a real request does (``json_parameters``), and PTB
@@ -123,16 +124,6 @@ class CannedRequest(BaseRequest):
         self.calls: Counter[str] = Counter()
         self.last: dict[int, dict[str, Any]] = {}
         self.keep_last = keep_last  # off where memory is measured: it is the harness's memory
-
-    @property
-    def read_timeout(self) -> float | None:
-        return 1.0
-
-    async def initialize(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
 
     async def do_request(
         self,

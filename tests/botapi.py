@@ -440,11 +440,8 @@ class FakeBotAPI:
             ]
 
 
-class OfflineRequest(BaseRequest):
-    """PTB's network layer replaced by the emulator's state: no sockets at all."""
-
-    def __init__(self, state: BotAPIState) -> None:
-        self.state = state
+class LocalRequest(BaseRequest):
+    """The parts of PTB's network layer a socketless stand-in has nothing to do for."""
 
     @property
     def read_timeout(self) -> float | None:
@@ -455,6 +452,13 @@ class OfflineRequest(BaseRequest):
 
     async def shutdown(self) -> None:
         return None
+
+
+class OfflineRequest(LocalRequest):
+    """PTB's network layer replaced by the emulator's state: no sockets at all."""
+
+    def __init__(self, state: BotAPIState) -> None:
+        self.state = state
 
     async def do_request(
         self,

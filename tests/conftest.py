@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import json
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -46,6 +50,29 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
     env.update(MKBROUTE_DATA_DIR=str(data_dir), **extra)
     return env
+
+
+def mkbroute(
+    data_dir: Path, *args: str, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``mkbroute ARGS`` in a subprocess with :func:`cli_env` (``env`` adds settings)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        env=cli_env(data_dir, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def chat_jsonl(data_dir: Path, lines: Sequence[object], **env: str) -> list[dict[str, Any]]:
+    """Feed ``lines`` (dicts, or raw strings) to ``mkbroute chat --jsonl``; its answers."""
+    stdin = "".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines)
+    proc = mkbroute(data_dir, "chat", "--jsonl", stdin=stdin, **env)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
 @pytest.fixture(scope="session")

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import cli_env
+from tests.conftest import chat_jsonl, mkbroute
 
 
 def run(
     args: list[str], data_dir: Path, stdin: str, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    environ = cli_env(data_dir, **env)
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=120,
-        check=False,
-    )
+    return mkbroute(data_dir, *args, stdin=stdin, **env)
 
 
 def jsonl(data_dir: Path, lines: list[Any], **env: str) -> list[dict[str, Any]]:
-    stdin = "".join((ln if isinstance(ln, str) else json.dumps(ln)) + "\n" for ln in lines)
-    proc = run(["chat", "--jsonl"], data_dir, stdin, **env)
-    assert proc.returncode == 0, proc.stderr
-    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    out = chat_jsonl(data_dir, lines, **env)
     assert len(out) == len([ln for ln in lines if not (isinstance(ln, str) and not ln.strip())])
     return out
 

@@ -9,7 +9,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from bot.doctor import check_database, check_webhook
 from bot.settings import Settings
 from bot.store.db import alembic_config, create_engine, upgrade_schema
 from tests.botapi import TOKEN
-from tests.conftest import ROOT, cli_env
+from tests.conftest import ROOT, mkbroute
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 HEALTHY = {
@@ -41,14 +40,7 @@ def no_developer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def doctor(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "doctor"],
-        env=cli_env(data_dir, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = mkbroute(data_dir, "doctor", **env)
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out, out
     for part in (TOKEN, *TOKEN.split(":", 1)):

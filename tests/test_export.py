@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ from openpyxl import load_workbook
 from bot.content.bundle import Content
 from bot.staff.export import MAX_CELL, export_csv, export_xlsx, safe_cell, table
 from bot.store.models import LeadRow
-from tests.conftest import cli_env
+from tests.conftest import chat_jsonl, mkbroute
 
 HOSTILE = [
     "=1+1",
@@ -111,7 +108,6 @@ def test_xlsx_has_no_formula_and_no_illegal_character(content: Content) -> None:
 
 
 def test_export_command_writes_an_audited_file(tmp_path: Path) -> None:
-    env = cli_env(tmp_path)
     flow = [
         "menu:werkgever",
         "c:medewerkers:1_9",
@@ -131,45 +127,14 @@ def test_export_command_writes_an_audited_file(tmp_path: Path) -> None:
         {"user": "e", "text": "eva@example.org"},
         {"user": "e", "button": "confirm"},
     ]
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", "--jsonl"],
-        env=env,
-        text=True,
-        input="".join(json.dumps(x) + "\n" for x in lines),
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
+    chat_jsonl(tmp_path, lines)
     out = tmp_path / "leads.csv"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "export",
-            "--format",
-            "csv",
-            "--out",
-            str(out),
-            "--since",
-            "2000-01-01",
-        ],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=120,
-        check=False,
+    proc = mkbroute(
+        tmp_path, "export", "--format", "csv", "--out", str(out), "--since", "2000-01-01"
     )
     assert proc.returncode == 0, proc.stderr
     assert "Exported 1 lead(s)" in proc.stdout and "eva@" not in proc.stdout
     rows = list(csv.reader(io.StringIO(out.read_text("utf-8-sig")), delimiter=";"))
     assert rows[1][rows[0].index("Bedrijf")] == "'=HYPERLINK(1) BV"
-    bad = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "export", "--out", str(out), "--since", "gisteren"],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    bad = mkbroute(tmp_path, "export", "--out", str(out), "--since", "gisteren")
     assert bad.returncode != 0 and "not a date" in bad.stderr

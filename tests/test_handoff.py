@@ -21,7 +21,7 @@ from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import LeadRow, OutboxRow
 from tests.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
-from tests.conftest import AVANS, cli_env
+from tests.conftest import AVANS, chat_jsonl, mkbroute
 from tests.mail import Mailbox
 
 
@@ -232,9 +232,6 @@ def test_mkbroute_chat_delivers_leads_by_email(
     mailbox: tuple[Mailbox, int], tmp_path: Any
 ) -> None:
     """The real process: a lead made in the terminal reaches the contact's mailbox."""
-    import json
-    import subprocess
-    import sys
 
     box, port = mailbox
     contacts = tmp_path / "contacts.yaml"
@@ -242,8 +239,7 @@ def test_mkbroute_chat_delivers_leads_by_email(
         "contacts:\n  programmateam:\n    - {name: Team, email: team@example.org}\n",
         encoding="utf-8",
     )
-    env = cli_env(
-        tmp_path,
+    env = dict(
         MKBROUTE_CONTACTS_FILE=str(contacts),
         MKBROUTE_SMTP_HOST="127.0.0.1",
         MKBROUTE_SMTP_PORT=str(port),
@@ -269,17 +265,7 @@ def test_mkbroute_chat_delivers_leads_by_email(
         {"user": "z", "text": "zoe@example.org"},
         {"user": "z", "button": "confirm"},
     ]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", "--jsonl"],
-        input="".join(json.dumps(x) + "\n" for x in lines),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    ref = json.loads(proc.stdout.splitlines()[-1])["events"][-1]["ref"]
+    ref = chat_jsonl(tmp_path, lines, **env)[-1]["events"][-1]["ref"]
     assert [m["To"] for m in box.messages] == ["team@example.org"]
     assert ref in box.messages[0]["Subject"]
 
@@ -338,18 +324,8 @@ async def test_a_lost_response_gives_at_most_one_duplicate(world: World) -> None
 
 
 def test_mkbroute_dispatch_needs_contacts(tmp_path: Any) -> None:
-    import subprocess
-    import sys
 
-    env = cli_env(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "dispatch"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = mkbroute(tmp_path, "dispatch")
     assert proc.returncode != 0 and "MKBROUTE_CONTACTS_FILE" in proc.stderr
     assert "Traceback" not in proc.stderr
 

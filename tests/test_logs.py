@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import logging
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from bot.logs import Redactor, configure
 from tests.botapi import TOKEN, FakeBotAPI, Fault
-from tests.conftest import cli_env
+from tests.conftest import mkbroute
 from tests.test_telegram_e2e import say, start_bot, stop_bot
 
 WEBHOOK_SECRET = "webhook-secret-0123456789"
@@ -161,30 +160,19 @@ def test_json_mode_turns_a_crash_into_a_json_line(
     assert record["level"] == "CRITICAL" and "KeyError: '[e-mail]'" in record["exc"]
 
 
-def run_cli(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        env=cli_env(data_dir, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_a_wrong_log_format_is_a_clear_settings_error(tmp_path: Path) -> None:
-    proc = run_cli(["ask", "--json", "hallo"], tmp_path, MKBROUTE_LOG_FORMAT="xml")
+    proc = mkbroute(tmp_path, "ask", "--json", "hallo", MKBROUTE_LOG_FORMAT="xml")
     assert proc.returncode == 1
     assert "MKBROUTE_LOG_FORMAT: Input should be 'text' or 'json'" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert run_cli(["ask", "hallo"], tmp_path, MKBROUTE_LOG_FORMAT=" JSON ").returncode == 0
+    assert mkbroute(tmp_path, "ask", "hallo", MKBROUTE_LOG_FORMAT=" JSON ").returncode == 0
 
 
 def test_a_command_logs_json_lines(tmp_path: Path) -> None:
     """``mkbroute chat`` warns that contacts cannot be reached: as JSON when asked for."""
     contacts = Path(__file__).resolve().parent.parent / "contacts.example.yaml"
     env = {"MKBROUTE_CONTACTS_FILE": str(contacts), "MKBROUTE_LOG_FORMAT": "json"}
-    proc = run_cli(["chat", "--jsonl"], tmp_path, **env)
+    proc = mkbroute(tmp_path, "chat", "--jsonl", **env)
     assert proc.returncode == 0, proc.stderr
     (line,) = proc.stderr.splitlines()
     record = json.loads(line)

@@ -19,7 +19,7 @@ from bot.privacy import purge
 from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import AuditRow, EventRow, LeadRow, SessionRow, UnansweredRow
-from tests.conftest import NOW, cli_env
+from tests.conftest import NOW, chat_jsonl, mkbroute
 
 NAME, MAIL, PHONE = "Quirijn Zonderland", "quirijn.marker@example.org", "+31612349876"
 FLOW = [
@@ -177,11 +177,7 @@ def test_logs_mask_contact_details_and_secrets(caplog: object) -> None:
 
 
 def test_staff_erase_and_purge_commands(tmp_path: Path) -> None:
-    import json
-    import subprocess
-    import sys
 
-    env = cli_env(tmp_path)
     lines = [{"user": "q", "button": b} for b in FLOW]
     lines += [
         {"user": "q", "text": NAME},
@@ -189,34 +185,14 @@ def test_staff_erase_and_purge_commands(tmp_path: Path) -> None:
         {"user": "q", "text": PHONE},
         {"user": "q", "button": "confirm"},
     ]
-    chat = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", "--jsonl"],
-        env=env,
-        input="".join(json.dumps(x) + "\n" for x in lines),
-        text=True,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    ref = json.loads(chat.stdout.splitlines()[-1])["events"][-1]["ref"]
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args],
-            env=env,
-            text=True,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-
-    erased = cli("erase", ref)
+    ref = chat_jsonl(tmp_path, lines)[-1]["events"][-1]["ref"]
+    erased = mkbroute(tmp_path, "erase", ref)
     assert erased.returncode == 0 and f"Erased {ref}" in erased.stdout
     url = f"sqlite+aiosqlite:///{tmp_path / 'mkbroute.db'}"
     assert asyncio.run(scan(url, NAME, PHONE)) == []
-    again = cli("erase", ref)
+    again = mkbroute(tmp_path, "erase", ref)
     assert again.returncode == 1 and "No lead" in again.stderr
-    purged = cli("purge")
+    purged = mkbroute(tmp_path, "purge")
     assert purged.returncode == 0 and purged.stdout.startswith("Purged:")
 
 

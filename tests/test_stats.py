@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from bot.engine.types import Inbound
 from bot.runtime import Runtime
 from bot.staff.stats import funnel, render_funnel, unanswered_clusters
-from tests.conftest import cli_env
+from tests.conftest import mkbroute
 
 LEAD = [
     "menu:werkgever",
@@ -72,27 +70,12 @@ async def test_unanswered_questions_are_grouped(runtime: Runtime) -> None:
 
 
 def test_stats_and_unanswered_commands(tmp_path: Path) -> None:
-    env = cli_env(tmp_path)
     png = tmp_path / "stats.png"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "stats", "--png", str(png)],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    proc = mkbroute(tmp_path, "stats", "--png", str(png))
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     for command, expect in (("stats", "session_started"), ("unanswered", "No unanswered")):
-        proc = subprocess.run(
-            [sys.executable, "-m", "bot.cli", command],
-            env=env,
-            text=True,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        proc = mkbroute(tmp_path, command)
         assert proc.returncode == 0 and expect in proc.stdout, proc.stderr
 
 

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from bot.content.bundle import Content
 from tests.botapi import TOKEN, FakeBotAPI, Fault, Sent
-from tests.conftest import cli_env
+from tests.conftest import cli_env, mkbroute
 
 USER = 31337
 
@@ -187,15 +187,7 @@ def test_the_bot_survives_refused_connections_and_timeouts(
 
 def test_missing_or_bad_token_is_a_clear_error(tmp_path: Path) -> None:
     for token in ("", "not-a-token"):
-        env = cli_env(tmp_path, MKBROUTE_TELEGRAM_TOKEN=token)
-        proc = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "run"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        proc = mkbroute(tmp_path, "run", MKBROUTE_TELEGRAM_TOKEN=token)
         assert proc.returncode != 0
         assert "MKBROUTE_TELEGRAM_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
 
