@@ -175,6 +175,8 @@ class Messages(_Frozen):
     unknown_command: Text
     not_understood: Text
     did_you_mean: Text
+    pick_again: Text
+    number_unclear: Text
     kb_did_you_mean: Text
     kb_no_match: Text
     kb_no_match_young: Text
@@ -219,6 +221,7 @@ class Messages(_Frozen):
     btn_cancel: Text
     btn_edit: Text
     btn_privacy: Text
+    btn_none_of_these: Text
     btn_human: Text
     non_text: Text
     group_private: Text

@@ -40,7 +40,29 @@ _QUESTION_WORDS = frozenset(
     krijg wordt what how who where when why which can could do does is are should will
     """.split()
 )
-_INT = re.compile(r"\b(\d{1,3})\b")
+# Whole numbers, with thousands separators: "1.200" and "1,200" are 1200.
+_NUMBER = re.compile(r"(?<![\d.,])\d{1,3}(?:[.,]\d{3})+(?!\d)|\d+")
+_NO_WORDS = frozenset(
+    [
+        "nee",
+        "neen",
+        "nee hoor",
+        "nee dat niet",
+        "geen van deze",
+        "geen van beide",
+        "niks",
+        "no",
+        "nope",
+        "none",
+        "none of these",
+        "neither",
+    ]
+)
+# Words that say nothing on their own inside a longer answer: "ik weet het niet" is not "nee".
+_FUNCTION_WORDS = frozenset(
+    ["ja", "nee", "niet", "geen", "nog", "wel", "yes", "no", "not", "none"]
+)
+_MIN_FUZZY = 4  # shorter forms ("ja", "nee", "ad") never decide an answer by similarity
 
 
 def new_session(content: Content, lang_hint: str | None, default_lang: str = "nl") -> Session:
@@ -75,7 +97,9 @@ class _Turn:
     def __init__(self, content: Content, session: Session, now: dt.datetime) -> None:
         self.c = content
         self.m = content.messages
-        self.s = session
+        # "Bedoel je...?" holds for one reply only: "nee" right after it rejects the suggestions.
+        self.was_suggesting = session.suggesting
+        self.s = session.evolve(suggesting=False) if session.suggesting else session
         self.now = now
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
@@ -214,6 +238,9 @@ class _Turn:
         elif button_id == "privacy":
             self.say(self.msg("privacy_full"))
             self.reprompt()
+        elif button_id == "none" and self.open_step():
+            self.say(self.msg("pick_again"))
+            self.reprompt()
         else:
             self.stale()
 
@@ -276,6 +303,11 @@ class _Turn:
             self.question(text)
             self.ask(flow, step)
             return
+        if self.was_suggesting and fold(text) in _NO_WORDS:
+            # "nee" to "Bedoel je...?" rejects the suggestions; it is not the answer "nee".
+            self.say(self.msg("pick_again"))
+            self.ask(flow, step)
+            return
         status, ids, number = _match_choice(step, text)
         if status == "answer":
             self.answer(flow, step, ids[0], number)
@@ -285,8 +317,16 @@ class _Turn:
                 for c in step.choices
                 if c.id in ids
             ]
+            buttons.append(self.btn("none", "btn_none_of_these"))
+            self.s = self.s.evolve(suggesting=True)
             self.say(self.msg("did_you_mean"), buttons)
-        elif not self.question(text, quiet=True):
+        elif fold(text).isdigit():
+            self.say(self.msg("number_unclear"))
+            self.ask(flow, step)
+        elif (len(fold(text).split()) < 2 and "?" not in text) or not self.question(
+            text, quiet=True
+        ):
+            # One unclear word ("jaar") is a failed answer, not a question about study length.
             self.say(self.msg("not_understood"))
             self.ask(flow, step)
         else:
@@ -673,19 +713,23 @@ def _choice_forms(choice: Choice) -> list[str]:
     return [choice.label.nl, choice.label.en, *choice.also.nl, *choice.also.en]
 
 
+def _numbers(query: str) -> list[int]:
+    """Whole numbers in the text; "1.200" and "1,200" are one thousand two hundred."""
+    return [int(re.sub(r"\D", "", n)) for n in _NUMBER.findall(query)]
+
+
 def _match_choice(step: Step, text: str) -> tuple[str, tuple[str, ...], int | None]:
     """Map typed text to a choice: ("answer", (id,)), ("suggest", ids) or ("none", ()).
 
-    The third value is the number a ranged choice was picked by ("ik ben 17"), if any.
+    The third value is the number a ranged choice was picked by ("ik ben 17"), if any. Only an
+    exact label or alias, a number inside a choice's range, or a close match of a form of at
+    least four characters decides; anything less is a suggestion or nothing, never a guess.
     """
     query = fold(text)
-    if query.isdigit() and not any(c.range for c in step.choices):
-        n = int(query)
-        if 1 <= n <= len(step.choices):
-            return "answer", (step.choices[n - 1].id,), None
+    if not query:
         return "none", (), None
     ranged = [c for c in step.choices if c.range]
-    numbers = [int(n) for n in _INT.findall(query)]
+    numbers = _numbers(text.casefold())
     if ranged and len(numbers) == 1:
         hit = [c.id for c in ranged if c.range and c.range[0] <= numbers[0] <= c.range[1]]
         if hit:
@@ -696,19 +740,35 @@ def _match_choice(step: Step, text: str) -> tuple[str, tuple[str, ...], int | No
     exact = {cid for form, cid in forms if form == query}
     if len(exact) == 1:
         return "answer", (exact.pop(),), None
+    if query.isdigit():
+        # A bare "3" could be the third button, a level or a count: ask, never guess.
+        return "none", (), None
     best: dict[str, float] = {}
-    for _, score, idx in process.extract(
-        query, [f for f, _ in forms], scorer=fuzz.WRatio, limit=len(forms)
-    ):
-        cid = forms[idx][1]
-        best[cid] = max(best.get(cid, 0.0), float(score))
-    ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
+    words = f" {query} "
+    for form, cid in forms:
+        score = 0.0
+        if len(form) >= _MIN_FUZZY and len(query) >= _MIN_FUZZY:
+            score = fuzz.ratio(query, form)
+        if f" {form} " in words and form != query:
+            # The form stands as whole words in a longer answer ("ik woon in utrecht"); a
+            # short or common word ("ja hoor") is only a suggestion.
+            strong = len(form) >= _MIN_FUZZY and form not in _FUNCTION_WORDS
+            score = max(score, 92.0 if strong else 75.0)
+        elif words in f" {form} ":
+            score = max(score, 75.0)  # "ja" to "ja, bij een mkb-bedrijf" / "ja, bij een groot"
+        elif len(form) < _MIN_FUZZY or len(query) < _MIN_FUZZY:
+            # Short forms may only be suggested, and only when nearly the same ("jaa" -> "ja").
+            score = max(score, 75.0 if fuzz.ratio(query, form) >= 80 else 0.0)
+        if score < 75:
+            score = 0.0  # "tilburg" is not "limburg"
+        best[cid] = max(best.get(cid, 0.0), score)
+    ranked = sorted(
+        ((cid, s) for cid, s in best.items() if s > 0), key=lambda kv: kv[1], reverse=True
+    )
     if not ranked:
         return "none", (), None
     top = ranked[0][1]
     second = ranked[1][1] if len(ranked) > 1 else 0.0
-    if top >= 90 and top - second >= 10:
+    if top >= 88 and top - second >= 10:
         return "answer", (ranked[0][0],), None
-    if top >= 70:
-        return "suggest", tuple(cid for cid, s in ranked[:3] if s >= 70 and top - s <= 10), None
-    return "none", (), None
+    return "suggest", tuple(cid for cid, s in ranked[:3] if top - s <= 15), None

@@ -127,6 +127,7 @@ class Session:
     lead_ref: str | None = None
     editing: bool = False  # answering a "wijzig" from the summary
     asking: bool = False  # /vraag was sent: the next text is a question, not an answer
+    suggesting: bool = False  # the last reply was "Bedoel je...?" for the open choice step
 
     def evolve(self, **changes: Any) -> Session:
         return replace(self, **changes)
