@@ -334,8 +334,10 @@ def _doctor(settings: Settings) -> int:
 
 
 def _content_check(settings: Settings, folder: Path | None) -> int:
+    from bot.engine.lint import long_replies
+
     content = _content(settings, folder)
-    warnings = content_warnings(content, dt.date.today())
+    warnings = content_warnings(content, dt.date.today()) + long_replies(content)
     for warning in warnings:
         print(f"warning: {warning}")
     print(

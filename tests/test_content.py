@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.cli import main
 from bot.content.bundle import Content
-from bot.content.loader import ContentError, load_content
+from bot.content.loader import (
+    MAX_ANSWER,
+    SPECIAL_KNOWLEDGE,
+    ContentError,
+    content_warnings,
+    load_content,
+    read_yaml,
+)
 from tests.conftest import ROOT
 
 
@@ -179,3 +188,25 @@ def test_outcome_placeholders_must_name_a_choice_question(tree: Path) -> None:
     _edit(tree / "flows/student.yaml", "({diploma})", "({diplomaa})")
     errors = _errors(tree)
     assert any("unknown placeholder {diplomaa}" in e and "outcome.reasons" in e for e in errors)
+
+
+def test_long_answers_and_sources_without_url_are_warnings(tree: Path) -> None:
+    path = next(
+        p for p in sorted((tree / "knowledge").glob("*.yaml")) if p.name not in SPECIAL_KNOWLEDGE
+    )
+    data = read_yaml(path)
+    entry = data["entries"][0]
+    entry["answer"] = {"nl": "a" * (MAX_ANSWER + 34), "en": "b" * MAX_ANSWER}
+    entry["sources"] = [
+        {"label": "Zonder link"},
+        {"label": "Met link", "url": "https://example.org/bron"},
+    ]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    content = load_content(tree)  # a warning, not an error
+    warnings = content_warnings(content, dt.date.today())
+    eid = entry["id"]
+    size = MAX_ANSWER + 34
+    assert f"entry {eid!r} (nl): answer is {size} characters (limit {MAX_ANSWER})" in warnings
+    assert not any(w.startswith(f"entry {eid!r} (en): answer is") for w in warnings)
+    assert f"entry {eid!r}: source 'Zonder link' has no URL" in warnings
+    assert not any("'Met link'" in w for w in warnings)
