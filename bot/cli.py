@@ -125,6 +125,7 @@ async def _chat(settings: Settings, jsonl: bool, user: str, lang: str | None) ->
             default_lang=settings.default_language,
             contacts=contacts,
             org=(settings.org_name, settings.org_contact),
+            retention=(settings.retention_sessions_days, settings.retention_leads_days),
         )
         if bot is not None:
             await bot.initialize()

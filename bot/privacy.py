@@ -38,7 +38,8 @@ async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) 
         except SessionError:
             session = None
         if session is not None:
-            lines.append(f"• {m.mydata_language.get(lang)}: {session.lang}")
+            name = {"nl": "Nederlands", "en": "English"}.get(session.lang, session.lang)
+            lines.append(f"• {m.mydata_language.get(lang)}: {name}")
             flow = content.flows.get(session.audience or "")
             if flow is not None and session.answers:
                 answers = []
@@ -57,7 +58,9 @@ async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) 
     for lead in leads:
         pilot = content.pilots.get(lead.pilot or "")
         shared = pilot.name.get(lang) if pilot else "-"
-        contact = ", ".join(v for v in (lead.name, lead.company, lead.email, lead.phone) if v)
+        contact = ", ".join(
+            v for v in (lead.name, lead.company, lead.email, lead.phone, lead.question) if v
+        )
         lines.append(
             fill(
                 m.mydata_lead.get(lang),
@@ -113,6 +116,7 @@ async def my_data_json(db: AsyncSession, user_key: str) -> str:
             "company": lead.company,
             "email": lead.email,
             "phone": lead.phone,
+            "question": lead.question,
             "minor": lead.minor,
             "pilot": lead.pilot,
             "status": lead.status,
@@ -187,7 +191,7 @@ async def erase_user(
 
 def _tombstone(lead: LeadRow) -> None:
     lead.user_key = f"erased:{lead.id}"
-    lead.name = lead.company = lead.email = lead.phone = None
+    lead.name = lead.company = lead.email = lead.phone = lead.question = None
     lead.answers, lead.reasons, lead.routing = {}, [], []
     lead.consent_id = None  # the consent row itself is erased with the rest
     lead.status = "erased"

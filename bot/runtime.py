@@ -65,11 +65,27 @@ class Result:
     failed: bool = False
 
 
+# What we promise when no contact person of the lead's route is configured: the programme
+# team picks leads up by hand, so the promise is more careful than a contact's reminder term.
+DEFAULT_FOLLOW_UP_DAYS = 5
+
+
+def add_working_days(start: dt.datetime, days: int) -> dt.date:
+    """The date ``days`` Monday-to-Friday days after ``start``."""
+    day = start.date()
+    while days > 0:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            days -= 1
+    return day
+
+
 @dataclass
 class _Applied:
     events: list[dict[str, Any]] = field(default_factory=list)
     lead_ref: str | None = None
     lead_run: int | None = None
+    follow_up: int = DEFAULT_FOLLOW_UP_DAYS
 
 
 class _Duplicate(Exception):
@@ -92,9 +108,11 @@ class Runtime:
         clock: Callable[[], dt.datetime] = utcnow,
         contacts: Mapping[str, Sequence[Contact]] | None = None,
         org: tuple[str, str] = ("het programma Mkb-route in het hbo", "www.mkbrouteinhbo.nl"),
+        retention: tuple[int, int] = (30, 365),
     ) -> None:
         self.content = content
         self.org = org
+        self.retention = retention  # (unfinished conversations, leads) in days
         self.contacts = dict(contacts or {})
         self.sessionmaker = sessionmaker
         self.default_lang = default_lang
@@ -185,11 +203,23 @@ class Runtime:
             else:
                 row.data = data
                 row.updated_at = now
-        # Values the pure engine cannot know: the lead's database reference, the deployment's
-        # organisation for the privacy notice.
-        values = {"org": self.org[0], "org_contact": self.org[1]}
+        # Values the pure engine cannot know: the lead's database reference and contact term,
+        # the deployment's organisation, retention periods and the channel for the notices.
+        lang = new_session.lang
+        m = self.content.messages
+        values = {
+            "org": self.org[0],
+            "org_contact": self.org[1],
+            "session_days": str(self.retention[0]),
+            "lead_days": str(self.retention[1]),
+            "channel": (m.channel_telegram if channel == "telegram" else m.channel_console).get(
+                lang
+            ),
+        }
         if applied.lead_ref:
             values["lead_ref"] = applied.lead_ref
+            values["follow_up"] = str(applied.follow_up)
+            values["follow_up_date"] = _date(add_working_days(now, applied.follow_up), lang)
         replies = tuple(Reply(fill(r.text, **values), r.buttons) for r in turn.replies)
         return Result(replies=replies, events=tuple(applied.events))
 
@@ -223,6 +253,15 @@ class Runtime:
             return Result(replies=(Reply(text),), events=({"type": "erased"},))
         return None
 
+    def follow_up_days(self, pilot: str) -> int:
+        """Working days within which the lead's contact persons promise to answer."""
+        people = self.contacts.get(pilot) or self.contacts.get(self.content.fallback_pilot.id)
+        return (
+            min((p.follow_up_days for p in people), default=DEFAULT_FOLLOW_UP_DAYS)
+            if people
+            else DEFAULT_FOLLOW_UP_DAYS
+        )
+
     async def _status(self, db: AsyncSession, user_key: str, lang: str) -> Reply:
         """/status: what became of this user's requests (asked of the database, not the engine)."""
         m = self.content.messages
@@ -234,6 +273,7 @@ class Runtime:
         if not leads:
             return Reply(m.status_none.get(lang))
         lines = []
+        now = self.clock()
         for lead in leads:
             status = getattr(m, f"status_{lead.status}", m.status_new).get(lang)
             lines.append(
@@ -244,6 +284,13 @@ class Runtime:
                     status=status,
                 )
             )
+            if lead.status in ("new", "queued", "delivered", "declined", "undeliverable"):
+                # The same promise as the confirmation gave; past it, a way to reach us.
+                due = add_working_days(lead.created_at, self.follow_up_days(lead.pilot or ""))
+                if now.date() > due:
+                    lines.append(fill(m.status_overdue.get(lang), org_contact=self.org[1]))
+                else:
+                    lines.append(fill(m.status_expect.get(lang), follow_up_date=_date(due, lang)))
         return Reply("\n".join(lines))
 
     async def _apply(
@@ -270,6 +317,7 @@ class Runtime:
                 out.lead_ref, out.lead_run = await self._create_lead(
                     db, user_key, effect, now, since
                 )
+                out.follow_up = self.follow_up_days(effect.pilot)
                 event = {"type": "lead", "ref": out.lead_ref, "pilot": effect.pilot}
                 db.add(
                     EventRow(
@@ -324,6 +372,7 @@ class Runtime:
             company=lead.contact.get("bedrijf"),
             email=lead.contact.get("email"),
             phone=lead.contact.get("telefoon"),
+            question=lead.contact.get("vraag"),
             minor=lead.minor,
             lang=lead.lang,
             pilot=lead.pilot,
@@ -345,3 +394,21 @@ class Runtime:
         if rows:
             row.status = "queued"
         return row.ref, moved
+
+
+_MONTHS = {
+    "nl": "januari februari maart april mei juni juli augustus september oktober november "
+    "december",
+    "en": "January February March April May June July August September October November December",
+}
+_DAYS = {
+    "nl": "maandag dinsdag woensdag donderdag vrijdag zaterdag zondag",
+    "en": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
+}
+
+
+def _date(day: dt.date, lang: str) -> str:
+    """A date as people say it: "vrijdag 4 december" / "Friday 4 December"."""
+    lang = "en" if lang == "en" else "nl"
+    weekday = _DAYS[lang].split()[day.weekday()]
+    return f"{weekday} {day.day} {_MONTHS[lang].split()[day.month - 1]}"

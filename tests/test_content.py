@@ -93,17 +93,17 @@ BREAKAGES: list[tuple[str, str, str, str, str]] = [
     ),
     (
         "flows/contact.yaml",
-        "    next:\n      - goto: end",
+        "    next:\n      - goto: vraag",
         "    next:\n      - goto: adres",
         "unknown step 'adres'",
-        "steps[5].next[0].goto",
+        "steps[6].next[0].goto",
     ),
     (
         "flows/contact.yaml",
         "    max_length: 100\n",
         "    max_length: 100\n    next:\n      - goto: end\n",
         "step 'bedrijf' can never be reached",
-        "steps[3]",
+        "steps[4]",
     ),
     (
         "flows/messages.yaml",

@@ -292,3 +292,33 @@ async def test_many_users_at_once_on_sqlite_never_see_a_retry(
     assert not any(any(r) for r in results)
     assert await count(rt, SessionRow) == 60
     await engine.dispose()
+
+
+async def test_a_person_on_request_stores_the_question_and_keeps_the_promised_date(
+    runtime: Runtime,
+) -> None:
+    """Issue 13 §2: 'met een mens praten' from the menu ends in a lead with the user's question,
+    the confirmation names a date, and /status repeats that same date."""
+    await send(runtime, "ruud", "text", "/start")
+    steps = [
+        ("text", "kan ik iemand spreken"),
+        ("text", "45"),
+        ("button", "c:toestemming:ja"),
+        ("text", "Ruud de Wit"),
+        ("button", "c:kanaal:email"),
+        ("text", "ruud@example.org"),
+        ("text", "Kan ik met 45 nog een Ad doen?"),
+    ]
+    for kind, value in steps:
+        result = await send(runtime, "ruud", kind, value)
+    assert "Kan ik met 45 nog een Ad doen?" in result.replies[-1].text
+    done = await send(runtime, "ruud", "button", "confirm")
+    text = done.replies[0].text
+    # NOW is Sunday 29 November 2026: five working days later is Friday 4 December.
+    assert "vrijdag 4 december" in text and "{" not in text
+    async with runtime.sessionmaker() as db:
+        lead = (await db.scalars(select(LeadRow))).one()
+    assert (lead.flow, lead.verdict) == ("contact", "vraag")
+    assert lead.question == "Kan ik met 45 nog een Ad doen?"
+    status = await send(runtime, "ruud", "text", "/status")
+    assert "vrijdag 4 december" in status.replies[0].text

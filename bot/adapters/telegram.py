@@ -44,7 +44,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.content.bundle import Content
-from bot.content.models import COMMANDS
+from bot.content.models import COMMANDS, ENGLISH_COMMANDS
 from bot.engine.text import fill
 from bot.engine.types import Button, Inbound, Reply
 from bot.handoff.card import render
@@ -207,7 +207,8 @@ class TelegramAdapter:
         """Register the command menu in Dutch (the default) and English."""
         cmds = self.content.messages.commands
         for lang in ("nl", "en"):
-            menu = [BotCommand(c, cmds[c].get(lang)) for c in COMMANDS]
+            names = {c: ENGLISH_COMMANDS.get(c, c) if lang == "en" else c for c in COMMANDS}
+            menu = [BotCommand(names[c], cmds[c].get(lang)) for c in COMMANDS]
             await app.bot.set_my_commands(menu, language_code=None if lang == "nl" else lang)
 
     # ----------------------------------------------------------------- handlers
@@ -517,6 +518,7 @@ def build_application(
             default_lang=settings.default_language,
             contacts=contacts,
             org=(settings.org_name, settings.org_contact),
+            retention=(settings.retention_sessions_days, settings.retention_leads_days),
         )
         await adapter.commands(app)
         service = DispatchService(settings, content, sessionmaker, contacts, app.bot)

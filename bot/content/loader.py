@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, iter_eq
-from bot.content.models import LANGS, PLACEHOLDER, Entry, Flow, Messages, Pilot, Step
+from bot.content.models import LANGS, PLACEHOLDER, Entry, Flow, Messages, Pilot, Step, Text
 from bot.engine.knowledge import FuzzyIndex, Thresholds
 from bot.engine.text import fold
 
@@ -66,6 +66,11 @@ PLACEHOLDERS = {
     "date",
     "org",
     "org_contact",
+    "lead_days",
+    "session_days",
+    "follow_up",
+    "follow_up_date",
+    "channel",
 }
 M = TypeVar("M", bound=BaseModel)
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -157,7 +162,7 @@ def _read(path: Path, root: Path, errors: list[str]) -> Any:
 
 def _check_placeholders(texts: Mapping[str, Any], name: str, errors: list[str]) -> None:
     for key, value in texts.items():
-        if isinstance(value, BaseModel) and hasattr(value, "nl"):
+        if isinstance(value, Text):
             for lang in ("nl", "en"):
                 for ph in PLACEHOLDER.findall(getattr(value, lang)):
                     if ph not in PLACEHOLDERS:
@@ -254,6 +259,11 @@ def _check_flow(
                             )
     elif flow.outcome is not None:
         errors.append(f"{name}: outcome: only audience flows have an outcome")
+    for key in ("minor_when", "no_personal_when"):
+        if getattr(flow, key) is not None:
+            if flow.kind != "contact":
+                errors.append(f"{name}: {key}: only the contact flow has its own; see outcome")
+            _check_condition(getattr(flow, key), f"{name}: {key}", known, errors)
 
 
 def _load_flows(root: Path, errors: list[str]) -> dict[str, Flow]:
@@ -280,7 +290,7 @@ def _load_flows(root: Path, errors: list[str]) -> dict[str, Flow]:
         errors.append(f"flows/: exactly one contact flow is needed, found {len(contacts)}")
     doelgroep = {
         "doelgroep": frozenset(f.id for f in audiences),
-        "verdict": frozenset({"geschikt", "mogelijk", "nog_niet"}),
+        "verdict": frozenset({"geschikt", "mogelijk", "nog_niet", "vraag"}),
     }
     for flow in flows.values():
         own = _choice_map(flow.steps)

@@ -43,6 +43,7 @@ COMMANDS: tuple[str, ...] = (
     "start",
     "menu",
     "vraag",
+    "contact",
     "terug",
     "opnieuw",
     "stop",
@@ -53,6 +54,16 @@ COMMANDS: tuple[str, ...] = (
     "taal",
     "help",
 )
+# The English name of a command where it differs; English users see these in their menu.
+ENGLISH_COMMANDS: dict[str, str] = {
+    "vraag": "question",
+    "contact": "human",
+    "terug": "back",
+    "opnieuw": "restart",
+    "mijngegevens": "mydata",
+    "verwijder": "delete",
+    "taal": "language",
+}
 Verdict = Literal["geschikt", "mogelijk", "nog_niet"]
 InputKind = Literal["name", "email", "phone", "text"]
 Audience = Literal["algemeen", "student", "werkende", "werkgever", "hogeschool"]
@@ -116,6 +127,8 @@ class Step(_Frozen):
     # must have the choices ``ja`` and ``nee``.
     role: Literal["offer", "consent"] | None = None
     max_length: int = Field(default=200, ge=1, le=2000)
+    # A typed-input step the user may skip ("Overslaan"); nothing is stored then.
+    optional: bool = False
     when: When | None = None
     next: tuple[Goto, ...] = ()
 
@@ -159,6 +172,9 @@ class Flow(_Frozen):
     steps: tuple[Step, ...] = Field(min_length=1)
     outcome: Outcome | None = None
     routing: Routing | None = None
+    # The contact flow's own age gate, for people who reach it without a questionnaire.
+    minor_when: When | None = None
+    no_personal_when: When | None = None
 
 
 class Messages(_Frozen):
@@ -175,6 +191,16 @@ class Messages(_Frozen):
     unknown_command: Text
     not_understood: Text
     did_you_mean: Text
+    human_phrases: AltTexts
+    contact_intro: Text
+    contact_busy: Text
+    contact_young: Text
+    outcome_contact_anyway: Text
+    verdict_vraag: Text
+    btn_skip: Text
+    btn_add_question: Text
+    channel_telegram: Text
+    channel_console: Text
     pick_again: Text
     number_unclear: Text
     kb_did_you_mean: Text
@@ -255,6 +281,8 @@ class Messages(_Frozen):
     btn_erase_no: Text
     handoff_erased: Text
     status_line: Text
+    status_expect: Text
+    status_overdue: Text
     status_new: Text
     status_queued: Text
     status_delivered: Text

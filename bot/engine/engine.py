@@ -15,7 +15,7 @@ from rapidfuzz import fuzz, process
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, evaluate
 from bot.content.models import LANGS, Choice, Flow, Note, Step
-from bot.engine.routing import route
+from bot.engine.routing import Route, route
 from bot.engine.text import clean_input, fill, fold, scrub
 from bot.engine.types import (
     Button,
@@ -58,6 +58,7 @@ _NO_WORDS = frozenset(
         "neither",
     ]
 )
+_SKIP_WORDS = frozenset(["overslaan", "sla over", "skip", "nee", "no", "geen", "niets", "nothing"])
 # Words that say nothing on their own inside a longer answer: "ik weet het niet" is not "nee".
 _FUNCTION_WORDS = frozenset(
     ["ja", "nee", "niet", "geen", "nog", "wel", "yes", "no", "not", "none"]
@@ -146,6 +147,7 @@ class _Turn:
     def menu_buttons(self) -> list[Button]:
         buttons = [Button(f"menu:{f.id}", f.title.get(self.lang)) for f in self.c.audiences]
         buttons.append(self.btn("menu:vraag", "menu_question"))
+        buttons.append(self.btn("contact", "btn_human"))
         return buttons
 
     def menu(self, text_key: str = "menu_prompt") -> None:
@@ -193,6 +195,8 @@ class _Turn:
         elif name == "help":
             self.say(self.msg("help"))
             self.reprompt()
+        elif name == "contact":
+            self.start_contact()
         else:
             self.say(self.msg("unknown_command"))
             self.reprompt()
@@ -238,6 +242,10 @@ class _Turn:
         elif button_id == "privacy":
             self.say(self.msg("privacy_full"))
             self.reprompt()
+        elif button_id == "contact":
+            self.start_contact()
+        elif button_id == "skip" and (opened := self.open_step()) and opened[1].optional:
+            self.answer(*opened, "")
         elif button_id == "none" and self.open_step():
             self.say(self.msg("pick_again"))
             self.reprompt()
@@ -270,6 +278,14 @@ class _Turn:
             self.say(self.msg("use_buttons"))
             self.reprompt()
             return
+        opened = self.open_step()
+        typing = opened is not None and opened[1].input is not None
+        if not typing and self.wants_person(text):
+            self.start_contact()
+            return
+        if typing and opened and opened[1].optional and fold(text) in _SKIP_WORDS:
+            self.answer(*opened, "")
+            return
         if self.s.asking or self.s.mode == "question":
             self.s = self.s.evolve(asking=False)
             self.question(text)
@@ -280,7 +296,6 @@ class _Turn:
                 self.say(self.msg("use_buttons"))
             self.summary()
             return
-        opened = self.open_step()
         if opened is None:
             flow = self.match_menu(text)
             if flow is not None:
@@ -381,8 +396,7 @@ class _Turn:
                 self.say(self.msg("kb_no_match_young"), buttons)
                 return False
             self.effects.append(Unanswered(scrub(text)[:MAX_UNANSWERED], self.lang))
-            if "contact" in self.c.knowledge:
-                buttons.insert(0, Button("kb:contact", self.entry_title("contact")))
+            buttons.insert(0, self.btn("contact", "btn_human"))
             self.say(self.msg("kb_no_match"), buttons)
         return False
 
@@ -390,6 +404,11 @@ class _Turn:
         return self.c.knowledge[entry_id].title.get(self.lang)
 
     def answer_entry(self, entry_id: str) -> None:
+        if entry_id == "contact" and self.s.mode != "summary" and not self.in_contact():
+            # "Hoe kan ik iemand spreken?" is a request, not a question: start it, no loop.
+            self.event("kb_answer", entry=entry_id)
+            self.start_contact()
+            return
         entry = self.c.knowledge[entry_id]
         sources = "; ".join(dict.fromkeys(s.label for s in entry.sources))
         body = f"{entry.answer.get(self.lang)}\n\n{self.msg('kb_source', sources=sources)}"
@@ -398,12 +417,45 @@ class _Turn:
             for r in entry.related[:3]
             if r in self.c.knowledge
         ]
-        if entry_id != "contact" and "contact" in self.c.knowledge:
-            buttons.append(self.btn("kb:contact", "btn_human"))
+        if entry_id != "contact":
+            buttons.append(self.btn("contact", "btn_human"))
         if not self.open_step() and self.s.mode != "summary":
             buttons.append(self.btn("menu", "btn_menu"))
         self.say(body, buttons)
         self.event("kb_answer", entry=entry_id)
+
+    # ----------------------------------------------------------------- a person, from anywhere
+
+    def wants_person(self, text: str) -> bool:
+        phrases = self.m.human_phrases
+        query = f" {fold(text)} "
+        return any(f" {fold(p)} " in query for p in (*phrases.nl, *phrases.en))
+
+    def in_contact(self) -> bool:
+        return self.s.mode == "flow" and self.s.flow == self.c.contact_flow.id
+
+    def start_contact(self) -> None:
+        """Start the contact flow directly: consent, name, channel, question, summary."""
+        if self.in_contact() or self.s.mode == "summary":
+            self.say(self.msg("contact_busy"))
+            self.reprompt()
+            return
+        if self.personal_blocked():
+            self.say(self.msg("contact_young"), self.menu_buttons())
+            return
+        s = self.s
+        if s.lead_ref or s.audience is None:
+            # A new request: after a saved lead, or without any questionnaire.
+            s = Session(lang=self.lang, run=s.run + 1)
+        outcome = s.outcome or {"verdict": "vraag", "reasons": [], "contact": True}
+        self.s = s.evolve(
+            outcome=outcome, contact={}, consent=None, history=(), editing=False, asking=False
+        )
+        self.event("contact_requested", flow=self.s.audience or "contact")
+        self.say(self.msg("contact_intro"))
+        contact = self.c.contact_flow
+        offer = next((i for i, st in enumerate(contact.steps) if st.role == "offer"), -1)
+        self.goto(contact, _skip(contact, offer + 1, self.facts()))
 
     # ----------------------------------------------------------------- the questionnaire
 
@@ -424,7 +476,7 @@ class _Turn:
                 self.summary()
             return
         if step.personal and self.personal_blocked():
-            self.under16()
+            self.under16("contact_young" if flow.kind == "contact" else "under16_info")
             return
         self.s = self.s.evolve(mode="flow", flow=flow.id, step=step.id)
         self.ask(flow, step)
@@ -433,6 +485,8 @@ class _Turn:
         buttons = [Button(f"c:{step.id}:{c.id}", c.label.get(self.lang)) for c in step.choices]
         if step.role == "consent":
             buttons.append(self.btn("privacy", "btn_privacy"))
+        if step.optional:
+            buttons.append(self.btn("skip", "btn_skip"))
         if self.s.history and not self.s.editing:
             buttons.append(self.btn("back", "btn_back"))
         self.say(step.ask.get(self.lang), buttons)
@@ -450,7 +504,9 @@ class _Turn:
 
     def answer(self, flow: Flow, step: Step, value: str, number: int | None = None) -> None:
         s = self.s
-        if step.personal:
+        if step.personal and not value:
+            s = s.evolve(contact={k: v for k, v in s.contact.items() if k != step.id})
+        elif step.personal:
             s = s.evolve(contact={**s.contact, step.id: value})
         else:
             s = s.evolve(answers={**s.answers, step.id: value})
@@ -491,11 +547,13 @@ class _Turn:
     def personal_blocked(self) -> bool:
         audience = self.c.flows.get(self.s.audience or "")
         out = audience.outcome if audience else None
-        return out is not None and self.holds(out.no_personal_when, default=False)
+        if out is not None and self.holds(out.no_personal_when, default=False):
+            return True
+        return self.holds(self.c.contact_flow.no_personal_when, default=False)
 
-    def under16(self) -> None:
+    def under16(self, key: str = "under16_info") -> None:
         self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, consent=None)
-        self.say(self.msg("under16_info"), self.menu_buttons())
+        self.say(self.msg(key), self.menu_buttons())
 
     def labels(self, flow: Flow) -> dict[str, str]:
         """The user's choices as words, for reasons that name the user's own answers."""
@@ -551,7 +609,16 @@ class _Turn:
             self.say(text)
             self.say(self.msg("under16_info"), self.menu_buttons())
         else:
-            self.say(text, [*self.menu_buttons(), self.btn("restart", "btn_restart")])
+            # "Past nu nog niet" is no dead end: a person can still think along.
+            self.say(text)
+            self.say(
+                self.msg("outcome_contact_anyway"),
+                [
+                    self.btn("contact", "btn_human"),
+                    self.btn("restart", "btn_restart"),
+                    self.btn("menu", "btn_menu"),
+                ],
+            )
 
     # ----------------------------------------------------------------- navigation
 
@@ -610,21 +677,32 @@ class _Turn:
                 label = (step.label or step.ask).get(self.lang)
                 lines.append(f"{label}: {self.s.contact[step.id]}")
                 buttons.append(self.btn(f"edit:{step.id}", "btn_edit", field=label))
+            elif step.optional and step.input:
+                buttons.append(self.btn(f"edit:{step.id}", "btn_add_question"))
+        pilot = self.c.pilots[self.route().pilot]
+        lines += ["", self.msg("summary_route", pilot=pilot.name.get(self.lang))]
         if audience is not None:
-            pilot = self.c.pilots[route(self.c.pilots, audience, self.s.answers).pilot]
-            lines += ["", self.msg("summary_route", pilot=pilot.name.get(self.lang))]
-            lines += ["", self.msg("summary_answers")]
             labels = self.labels(audience)
+            if labels:
+                lines += ["", self.msg("summary_answers")]
             for step in audience.steps:
                 if step.id in labels:
                     lines.append(f"{(step.label or step.ask).get(self.lang)}: {labels[step.id]}")
         buttons.append(self.btn("cancel", "btn_cancel"))
         self.say("\n".join(lines), buttons)
 
+    def route(self) -> Route:
+        """Where a lead of this session goes; without a questionnaire, to the fallback."""
+        audience = self.c.flows.get(self.s.audience or "")
+        if audience is None:
+            fallback = self.c.fallback_pilot.id
+            return Route(fallback, ("contactverzoek zonder vragenlijst",), 0.0)
+        return route(self.c.pilots, audience, self.s.answers)
+
     def edit(self, step_id: str) -> None:
         contact = self.c.contact_flow
         step = _step(contact, step_id)
-        if step is None or step.id not in self.s.contact:
+        if step is None or (step.id not in self.s.contact and not step.optional):
             self.summary()
             return
         self.s = self.s.evolve(mode="flow", flow=contact.id, step=step.id, editing=True)
@@ -638,22 +716,25 @@ class _Turn:
                 self.stale()
             return
         audience = self.c.flows.get(self.s.audience or "")
-        if audience is None or self.s.consent is None or self.s.outcome is None:
+        if self.s.consent is None or self.s.outcome is None:
             self.restart()
             return
-        out = audience.outcome
-        assert out is not None
-        own = {s.id for s in audience.steps}
-        chosen = route(self.c.pilots, audience, self.s.answers)
+        out = audience.outcome if audience else None
+        contact = self.c.contact_flow
+        own = {s.id for s in audience.steps} if audience else set()
+        chosen = self.route()
+        minor = self.holds(out.minor_when if out else None, default=False) or self.holds(
+            contact.minor_when, default=False
+        )
         self.effects.append(
             CreateLead(
                 run=self.s.run,
-                flow=audience.id,
+                flow=audience.id if audience else contact.id,
                 verdict=str(self.s.outcome["verdict"]),
                 reasons=tuple(self.s.outcome.get("reasons", ())),
                 answers={k: v for k, v in self.s.answers.items() if k in own},
                 contact=dict(self.s.contact),
-                minor=self.holds(out.minor_when, default=False),
+                minor=minor,
                 consent_version=self.s.consent["version"],
                 consent_at=self.s.consent["at"],
                 lang=self.lang,

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, TypeAlias
 
+from bot.content.models import ENGLISH_COMMANDS
+
 __all__ = [
     "Button",
     "CreateLead",
@@ -20,6 +22,13 @@ __all__ = [
     "Unanswered",
 ]
 
+# English (and spoken) names of the commands, so /mydata works like /mijngegevens everywhere.
+COMMAND_ALIASES = {
+    **{en: nl for nl, en in ENGLISH_COMMANDS.items()},
+    "mens": "contact",
+    "person": "contact",
+    "contact": "contact",
+}
 MAX_INBOUND = 4096  # Telegram's own message limit; anything longer is cut before processing.
 
 
@@ -40,7 +49,7 @@ class Inbound:
         if stripped.startswith("/") and len(stripped) > 1 and not stripped[1].isspace():
             head, _, args = stripped[1:].partition(" ")
             name = head.split("@", 1)[0].casefold()
-            return cls("command", name, args.strip(), lang)
+            return cls("command", COMMAND_ALIASES.get(name, name), args.strip(), lang)
         return cls("text", text, "", lang)
 
     @classmethod

@@ -25,6 +25,7 @@ class LeadFacts:
     company: str | None
     email: str | None
     phone: str | None
+    question: str | None
     minor: bool
     consent_version: str
     consent_at: str
@@ -59,6 +60,7 @@ def render(
         "bedrijf": lead.company,
         "email": lead.email,
         "telefoon": lead.phone,
+        "vraag": lead.question,
     }
     contact_flow = content.contact_flow
     for step in contact_flow.steps:

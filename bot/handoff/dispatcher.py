@@ -276,6 +276,7 @@ def facts(lead: LeadRow) -> LeadFacts:
         company=lead.company,
         email=lead.email,
         phone=lead.phone,
+        question=lead.question,
         minor=lead.minor,
         consent_version=lead.consent_version,
         consent_at=lead.consent_at.strftime("%Y-%m-%d %H:%M UTC"),

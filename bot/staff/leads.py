@@ -48,6 +48,7 @@ async def lead_detail(db: AsyncSession, content: Content, ref: str) -> str | Non
         f"Doelgroep: {lead.flow}; inschatting: {lead.verdict}; status: {lead.status}",
         f"Naam: {lead.name or '-'}; bedrijf: {lead.company or '-'}",
         f"E-mail: {lead.email or '-'}; telefoon: {lead.phone or '-'}",
+        f"Vraag: {lead.question or '-'}",
         f"Minderjarig: {'ja' if lead.minor else 'nee'}; toestemming: "
         f"{lead.consent_at:%d-%m-%Y %H:%M} (versie {lead.consent_version})",
         f"Pilot: {lead.pilot or '-'}",

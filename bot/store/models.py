@@ -97,6 +97,8 @@ class LeadRow(Base):
     company: Mapped[str | None] = mapped_column(String(120))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))
+    # What the person wants to talk about (optional, typed in the contact flow).
+    question: Mapped[str | None] = mapped_column(String(500))
     minor: Mapped[bool] = mapped_column(Boolean, default=False)
     lang: Mapped[str] = mapped_column(String(5))
     pilot: Mapped[str | None] = mapped_column(String(40))
