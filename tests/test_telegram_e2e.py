@@ -120,6 +120,10 @@ def test_polling_end_to_end_to_a_lead(api: FakeBotAPI, tmp_path: Path) -> None:
         api.state.add_fault("getUpdates", Fault("status", 502, "Bad Gateway"))
         say(api, USER, "/start", "digitale assistent")
         assert api.state.commands.get(None), "setMyCommands was not called"
+        # English users see English command names in their menu, Dutch users Dutch ones.
+        english = {c["command"] for c in api.state.commands.get("en", [])}
+        dutch = {c["command"] for c in api.state.commands[None]}
+        assert {"mydata", "delete", "back", "human"} <= english and "mijngegevens" in dutch
         press(api, USER, "menu:werkgever", "Hoeveel medewerkers")
         say(api, USER, "we zijn met 12 man", "Wat wil je met de Mkb-route")
         # A free question in the middle of the questionnaire, then the same question again.
