@@ -42,18 +42,19 @@ def offered_contact(turn: Turn) -> bool:
     return any(b.id == "c:aanbod:ja" for r in turn.replies for b in r.buttons)
 
 
-ADMISSIBLE = {"havo", "vwo", "mbo4", "hbo"}
+ADMISSIBLE = {"havo", "vwo", "mbo4", "propedeuse", "hbo"}
 
 
 def expected(flow: str, a: dict[str, str]) -> str:
-    """The questionnaire policy of the foundation issue, written independently of the YAML."""
+    """The questionnaire policy (issues 2 and 13), written independently of the YAML."""
+    abroad = a.get("provincie") == "buitenland"  # the route is Dutch: at most "mogelijk"
     if flow == "werkgever":
-        if a["medewerkers"] == "250_plus" or a["begeleider"] == "nee":
+        if a["medewerkers"] == "250_plus":
             return "nog_niet"
-        return "mogelijk" if a["begeleider"] == "weet_niet" else "geschikt"
+        return "mogelijk" if a["begeleider"] != "ja" or abroad else "geschikt"
     if a["diploma"] in ("mbo123", "geen"):
         return "mogelijk" if a["leeftijd"] == "21_plus" else "nog_niet"
-    if a["diploma"] == "buitenlands":
+    if a["diploma"] == "buitenlands" or abroad:
         return "mogelijk"
     if flow == "student":
         return "geschikt" if a["werkplek"] == "mkb" else "mogelijk"
@@ -76,8 +77,8 @@ def test_every_path_follows_the_policy(content: Content, flow_id: str) -> None:
         assert event.data["reasons"], f"no reasons for {answers}"
         text = "\n".join(r.text for r in turn.replies)
         assert "Wat je nu kunt doen:\n•" in text, f"no next steps for {answers}"
-        # {org_contact} is the deployment's, filled in by the runtime; nothing else may be left.
-        left = text.replace("{org_contact}", "")
+        # The deployment's values are filled in by the runtime; nothing else may be left.
+        left = text.replace("{org_contact}", "").replace("{session_days}", "")
         assert "{" not in left, f"unfilled placeholder for {answers}: {text}"
         if under_16(answers):
             assert not offered_contact(turn), answers
@@ -90,7 +91,9 @@ def test_every_path_follows_the_policy(content: Content, flow_id: str) -> None:
 
 
 def test_reasons_name_the_users_own_answers(content: Content) -> None:
-    for diploma, label in (("havo", "havo"), ("mbo4", "mbo niveau 4"), ("geen", "geen van deze")):
+    # A label is only pasted where it reads well ("met je diploma (havo)"), never as
+    # "geen van deze is niet genoeg".
+    for diploma, label in (("havo", "havo"), ("mbo4", "mbo niveau 4")):
         s = handle(content, None, Inbound.button("menu:student"), NOW).session
         picks = [
             ("leeftijd", "18_20"),
@@ -115,3 +118,28 @@ def test_paths_cover_each_verdict(content: Content) -> None:
     for flow in ("student", "werkende", "werkgever"):
         for verdict in ("geschikt", "mogelijk", "nog_niet"):
             assert (flow, verdict) in seen
+
+
+@pytest.mark.parametrize("flow_id", ["student", "werkende", "werkgever"])
+def test_positive_verdicts_tell_the_benefits_and_forward_on_their_own(
+    content: Content, flow_id: str
+) -> None:
+    """Issue 13 §1: every geschikt/mogelijk verdict says what the route gives, with buttons to
+    the deeper answers; a message meant for forwarding is a reply of its own."""
+    flow = content.flows[flow_id]
+    forwards = 0
+    for answers, turn in walk(content, flow):
+        verdict = outcome(turn).data["verdict"]
+        texts = [r.text for r in turn.replies]
+        benefit = [r for r in turn.replies if r.text.startswith("Wat het je oplevert:")]
+        if verdict == "nog_niet":
+            assert not benefit, answers
+            continue
+        assert len(benefit) == 1 and benefit[0].text.count("•") >= 2, (answers, texts)
+        assert all(b.id.startswith("kb:") for b in benefit[0].buttons) and benefit[0].buttons
+        for i, text in enumerate(texts):
+            if "www.mkbrouteinhbo.nl" in text and "Meer informatie" in text:
+                forwards += 1
+                assert "Mijn inschatting" not in text and "Wat het je oplevert" not in text
+                assert texts[i - 1].rstrip().endswith((":", "door."))
+    assert forwards > 0

@@ -244,6 +244,9 @@ def _check_flow(
         conds += [("reasons", n.when) for n in out.reasons]
         conds += [("next_steps", n.when) for n in out.next_steps]
         conds += [(k, getattr(out, k)) for k in ("contact_when", "minor_when", "no_personal_when")]
+        conds += [("benefits", n.when) for n in out.benefits]
+        conds += [("links", n.when) for n in out.links]
+        conds += [("forward", n.when) for n in out.forward]
         for key, cond in conds:
             _check_condition(cond, f"{name}: outcome.{key}", known, errors)
         # Reasons name the user's own answers: {diploma} becomes the chosen diploma's label.
@@ -469,6 +472,17 @@ def load_content(root: Path | None = None, thresholds: Thresholds | None = None)
             _check_placeholders(dict(messages), f"flows/{MESSAGES_FILE}", errors)
     entries, synonyms = _load_knowledge(root, errors)
     pilots = _load_pilots(root, flows, errors)
+    for flow in flows.values():
+        wanted = [("intro_link", flow.intro_link)] if flow.intro_link else []
+        if flow.outcome:
+            wanted += [
+                (f"outcome.links[{i}]", ln.entry) for i, ln in enumerate(flow.outcome.links)
+            ]
+        for where, entry_id in wanted:
+            if entry_id not in entries:
+                errors.append(
+                    f"flows/{flow.id}.yaml: {where}: unknown knowledge entry {entry_id!r}"
+                )
     if errors or messages is None:
         raise ContentError(errors or ["content could not be loaded"])
     return Content(

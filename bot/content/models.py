@@ -143,10 +143,31 @@ class Note(_Frozen):
     text: Text
 
 
+class Link(_Frozen):
+    """A button to a knowledge entry, shown when ``when`` holds."""
+
+    when: When | None = None
+    entry: KbId
+
+
+class Forward(_Frozen):
+    """A message written to be forwarded (to an employer, parents, a colleague), sent on its own
+    so that forwarding it does not forward the verdict."""
+
+    when: When | None = None
+    intro: Text
+    text: Text
+
+
 class Outcome(_Frozen):
     verdicts: tuple[VerdictRule, ...] = Field(min_length=1)
     reasons: tuple[Note, ...] = Field(min_length=1)
     next_steps: tuple[Note, ...] = Field(min_length=1)
+    # What the route gives this user, told with a positive or "mogelijk" verdict (first three
+    # that hold), with buttons to the answers that go deeper (first three links that hold).
+    benefits: tuple[Note, ...] = ()
+    links: tuple[Link, ...] = ()
+    forward: tuple[Forward, ...] = ()
     # Contact is offered after geschikt/mogelijk when this holds.
     contact_when: When | None = None
     # A lead created under this condition is flagged as a minor's.
@@ -172,6 +193,9 @@ class Flow(_Frozen):
     steps: tuple[Step, ...] = Field(min_length=1)
     outcome: Outcome | None = None
     routing: Routing | None = None
+    # Told right after the audience is chosen: what the route gives this audience, in short.
+    intro: Text | None = None
+    intro_link: KbId | None = None
     # The contact flow's own age gate, for people who reach it without a questionnaire.
     minor_when: When | None = None
     no_personal_when: When | None = None
@@ -196,6 +220,7 @@ class Messages(_Frozen):
     contact_busy: Text
     contact_young: Text
     outcome_contact_anyway: Text
+    outcome_benefits: Text
     verdict_vraag: Text
     btn_skip: Text
     btn_add_question: Text
@@ -233,6 +258,7 @@ class Messages(_Frozen):
     summary_header: Text
     summary_answers: Text
     summary_route: Text
+    summary_route_likely: Text
     lead_confirmed: Text
     lead_already: Text
     lead_cancelled: Text

@@ -14,7 +14,7 @@ from rapidfuzz import fuzz, process
 
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, evaluate
-from bot.content.models import LANGS, Choice, Flow, Note, Step
+from bot.content.models import LANGS, Choice, Flow, Note, Outcome, Step
 from bot.engine.routing import Route, route
 from bot.engine.text import clean_input, fill, fold, scrub
 from bot.engine.types import (
@@ -34,6 +34,7 @@ from bot.engine.validate import Invalid, validate
 __all__ = ["handle", "new_session"]
 
 MAX_UNANSWERED = 500
+MAX_REPLY = 600  # about one phone screen
 _QUESTION_WORDS = frozenset(
     """
     wat hoe wie waar wanneer waarom welke kan kun kunnen mag moet moeten is zijn heb hebben
@@ -464,6 +465,10 @@ class _Turn:
             lang=self.lang, mode="flow", audience=flow.id, run=self.s.run + 1, flow=flow.id
         )
         self.event("flow_started", flow=flow.id)
+        if flow.intro is not None:
+            link = flow.intro_link
+            more = [Button(f"kb:{link}", self.entry_title(link))] if link else []
+            self.say(flow.intro.get(self.lang), more)
         self.goto(flow, _first(flow, self.facts()))
 
     def goto(self, flow: Flow, step: Step | None) -> None:
@@ -577,17 +582,18 @@ class _Turn:
         labels = self.labels(flow)
         reasons = self.notes(out.reasons, labels)
         steps = self.notes(out.next_steps, labels)
-        text = "\n".join(
+        why = "\n".join(
             [
                 self.msg("outcome_header", verdict=self.msg(f"verdict_{verdict}")),
                 "",
                 self.msg("outcome_reasons"),
                 *(f"• {r}" for r in reasons),
-                "",
-                self.msg("outcome_next"),
-                *(f"• {n}" for n in steps),
             ]
         )
+        todo = "\n".join([self.msg("outcome_next"), *(f"• {n}" for n in steps)])
+        # One message when it fits a phone screen, else the reasons and the next steps apart.
+        for part in [f"{why}\n\n{todo}"] if len(why) + len(todo) + 2 <= MAX_REPLY else [why, todo]:
+            self.say(part)
         offer = (
             verdict in ("geschikt", "mogelijk")
             and self.holds(out.contact_when)
@@ -600,17 +606,20 @@ class _Turn:
             step=None,
         )
         self.event("outcome", flow=flow.id, verdict=verdict, reasons=reasons)
+        if verdict != "nog_niet":
+            self.benefits(out, labels)
+            if forward := next((f for f in out.forward if self.holds(f.when)), None):
+                self.say(forward.intro.get(self.lang))
+                # On its own, so that forwarding it does not forward the verdict too.
+                self.say(forward.text.get(self.lang))
         if offer:
-            self.say(text)
             self.event("contact_offered", flow=flow.id)
             contact = self.c.contact_flow
             self.goto(contact, _first(contact, self.facts()))
         elif self.holds(out.no_personal_when, default=False):
-            self.say(text)
             self.say(self.msg("under16_info"), self.menu_buttons())
         else:
             # "Past nu nog niet" is no dead end: a person can still think along.
-            self.say(text)
             self.say(
                 self.msg("outcome_contact_anyway"),
                 [
@@ -619,6 +628,17 @@ class _Turn:
                     self.btn("menu", "btn_menu"),
                 ],
             )
+
+    def benefits(self, out: Outcome, labels: dict[str, str]) -> None:
+        """What the route gives this user, with buttons to the answers that go deeper."""
+        told = self.notes(out.benefits, labels)[:3]
+        if not told:
+            return
+        links = [ln.entry for ln in out.links if self.holds(ln.when)][:3]
+        self.say(
+            "\n".join([self.msg("outcome_benefits"), *(f"• {b}" for b in told)]),
+            [Button(f"kb:{e}", self.entry_title(e)) for e in links],
+        )
 
     # ----------------------------------------------------------------- navigation
 
@@ -680,7 +700,8 @@ class _Turn:
             elif step.optional and step.input:
                 buttons.append(self.btn(f"edit:{step.id}", "btn_add_question"))
         pilot = self.c.pilots[self.route().pilot]
-        lines += ["", self.msg("summary_route", pilot=pilot.name.get(self.lang))]
+        key = "summary_route_likely" if pilot.status == "likely" else "summary_route"
+        lines += ["", self.msg(key, pilot=pilot.name.get(self.lang))]
         if audience is not None:
             labels = self.labels(audience)
             if labels:
