@@ -182,6 +182,13 @@ class Runtime:
             lang = session.lang if session else self._lang_hint(inbound)
             rights = await self._rights(db, user_key, inbound, lang, now)
             if rights is not None:
+                if session is not None and inbound.value in ("status", "mijngegevens"):
+                    # Asked halfway a questionnaire: show the open question again afterwards.
+                    again = engine_handle(
+                        self.content, session, Inbound("command", "herhaal"), now, lang
+                    )
+                    more = self._filled(again.replies, lang, channel, _Applied())
+                    rights = replace(rights, replies=rights.replies + more)
                 return rights
             turn = engine_handle(self.content, session, inbound, now, self.default_lang)
             since = row.created_at if row is not None else now
@@ -203,9 +210,19 @@ class Runtime:
             else:
                 row.data = data
                 row.updated_at = now
-        # Values the pure engine cannot know: the lead's database reference and contact term,
-        # the deployment's organisation, retention periods and the channel for the notices.
-        lang = new_session.lang
+        replies = self._filled(turn.replies, new_session.lang, channel, applied, now)
+        return Result(replies=replies, events=tuple(applied.events))
+
+    def _filled(
+        self,
+        replies: tuple[Reply, ...],
+        lang: str,
+        channel: str,
+        applied: _Applied,
+        now: dt.datetime | None = None,
+    ) -> tuple[Reply, ...]:
+        """Fill in what the pure engine cannot know: the lead's reference and contact term, the
+        deployment's organisation, retention periods and the channel for the notices."""
         m = self.content.messages
         values = {
             "org": self.org[0],
@@ -216,12 +233,11 @@ class Runtime:
                 lang
             ),
         }
-        if applied.lead_ref:
+        if applied.lead_ref and now is not None:
             values["lead_ref"] = applied.lead_ref
             values["follow_up"] = str(applied.follow_up)
             values["follow_up_date"] = _date(add_working_days(now, applied.follow_up), lang)
-        replies = tuple(Reply(fill(r.text, **values), r.buttons) for r in turn.replies)
-        return Result(replies=replies, events=tuple(applied.events))
+        return tuple(Reply(fill(r.text, **values), r.buttons, r.document) for r in replies)
 
     async def _rights(
         self, db: AsyncSession, user_key: str, inbound: Inbound, lang: str, now: dt.datetime

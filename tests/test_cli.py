@@ -32,7 +32,7 @@ def test_jsonl_contract_with_interleaved_users_and_bad_lines(tmp_path: Path) -> 
             "this is not json",
             {"user": "a", "button": "menu:werkgever"},
             {"user": "b", "button": "menu:werkgever"},
-            {"user": "a", "text": "250 medewerkers"},
+            {"user": "a", "text": "25 medewerkers"},
             {"user": "b", "text": "5"},
             ["not", "an", "object"],
             {"user": "a"},

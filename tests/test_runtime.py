@@ -322,3 +322,17 @@ async def test_a_person_on_request_stores_the_question_and_keeps_the_promised_da
     assert lead.question == "Kan ik met 45 nog een Ad doen?"
     status = await send(runtime, "ruud", "text", "/status")
     assert "vrijdag 4 december" in status.replies[0].text
+
+
+async def test_status_and_my_data_halfway_show_the_open_question_again(runtime: Runtime) -> None:
+    await send(runtime, "mia", "text", "/start")
+    await send(runtime, "mia", "button", "menu:werkende")
+    await send(runtime, "mia", "text", "30")
+    for command in ("/status", "/mijngegevens", "/mydata"):
+        result = await send(runtime, "mia", "text", command)
+        texts = [r.text for r in result.replies]
+        assert texts[-1] == "Waar werk je nu?", (command, texts)
+        assert any(b.id == "c:werkgever:mkb" for b in result.replies[-1].buttons)
+    # The answer still counts: the questionnaire goes on from there.
+    result = await send(runtime, "mia", "button", "c:werkgever:mkb")
+    assert "Steunt je werkgever" in result.replies[-1].text

@@ -472,6 +472,12 @@ def load_content(root: Path | None = None, thresholds: Thresholds | None = None)
             _check_placeholders(dict(messages), f"flows/{MESSAGES_FILE}", errors)
     entries, synonyms = _load_knowledge(root, errors)
     pilots = _load_pilots(root, flows, errors)
+    for group, ids in messages.topics.items() if messages else ():
+        if group != "algemeen" and group not in flows:
+            errors.append(f"flows/{MESSAGES_FILE}: topics.{group}: no audience flow has this id")
+        for entry_id in ids:
+            if entry_id not in entries:
+                errors.append(f"flows/{MESSAGES_FILE}: topics.{group}: unknown entry {entry_id!r}")
     for flow in flows.values():
         wanted = [("intro_link", flow.intro_link)] if flow.intro_link else []
         if flow.outcome:

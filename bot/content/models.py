@@ -216,6 +216,20 @@ class Messages(_Frozen):
     not_understood: Text
     did_you_mean: Text
     human_phrases: AltTexts
+    greeting_phrases: AltTexts
+    thanks_phrases: AltTexts
+    topics_phrases: AltTexts
+    greeting_reply: Text
+    thanks_reply: Text
+    topics_intro: Text
+    topics_group: Text
+    topics_general: Text
+    btn_topics: Text
+    kb_more: Text
+    switch_confirm: Text
+    btn_switch: Text
+    # Knowledge entries offered per group in the topic overview ("Welke onderwerpen...?").
+    topics: dict[str, tuple[KbId, ...]] = Field(min_length=1)
     contact_intro: Text
     contact_busy: Text
     contact_young: Text

@@ -148,6 +148,7 @@ class _Turn:
     def menu_buttons(self) -> list[Button]:
         buttons = [Button(f"menu:{f.id}", f.title.get(self.lang)) for f in self.c.audiences]
         buttons.append(self.btn("menu:vraag", "menu_question"))
+        buttons.append(self.btn("topics", "btn_topics"))
         buttons.append(self.btn("contact", "btn_human"))
         return buttons
 
@@ -198,6 +199,8 @@ class _Turn:
             self.reprompt()
         elif name == "contact":
             self.start_contact()
+        elif name == "herhaal":
+            self.reprompt()
         else:
             self.say(self.msg("unknown_command"))
             self.reprompt()
@@ -210,11 +213,18 @@ class _Turn:
         elif kind == "menu":
             if rest == "vraag":
                 self.s = self.s.evolve(asking=True)
-                self.say(self.msg("ask_question"), [self.btn("menu", "btn_menu")])
+                self.say(
+                    self.msg("ask_question"),
+                    [self.btn("topics", "btn_topics"), self.btn("menu", "btn_menu")],
+                )
             elif rest in self.c.flows and self.c.flows[rest].kind == "audience":
-                self.start_flow(self.c.flows[rest])
+                self.choose_audience(self.c.flows[rest])
             else:
                 self.menu()
+        elif kind == "switch" and rest in self.c.flows and self.c.flows[rest].kind == "audience":
+            self.start_flow(self.c.flows[rest])
+        elif kind == "topics":
+            self.topics(rest)
         elif kind == "kb" and rest in self.c.knowledge:
             self.answer_entry(rest)
             self.reprompt()
@@ -287,8 +297,14 @@ class _Turn:
         if typing and opened and opened[1].optional and fold(text) in _SKIP_WORDS:
             self.answer(*opened, "")
             return
+        if not typing and self.small_talk(text, opened):
+            return
         if self.s.asking or self.s.mode == "question":
-            self.s = self.s.evolve(asking=False)
+            if opened is None and (flow := self.match_menu(text)) is not None:
+                self.choose_audience(flow)
+                return
+            # Outside a questionnaire the next text is another question ("Nog een vraag?").
+            self.s = self.s.evolve(asking=opened is None and self.s.mode != "summary")
             self.question(text)
             self.reprompt()
             return
@@ -300,7 +316,7 @@ class _Turn:
         if opened is None:
             flow = self.match_menu(text)
             if flow is not None:
-                self.start_flow(flow)
+                self.choose_audience(flow)
             elif _looks_like_question(text) or len(text.split()) >= 4:
                 self.question(text)
             elif not self.question(text, quiet=True):
@@ -339,6 +355,8 @@ class _Turn:
         elif fold(text).isdigit():
             self.say(self.msg("number_unclear"))
             self.ask(flow, step)
+        elif flow.kind == "audience" and (other := self.match_menu(text)) is not None:
+            self.choose_audience(other)  # "ik ben ondernemer" halfway the student questions
         elif (len(fold(text).split()) < 2 and "?" not in text) or not self.question(
             text, quiet=True
         ):
@@ -413,17 +431,83 @@ class _Turn:
         entry = self.c.knowledge[entry_id]
         sources = "; ".join(dict.fromkeys(s.label for s in entry.sources))
         body = f"{entry.answer.get(self.lang)}\n\n{self.msg('kb_source', sources=sources)}"
+        if self.s.asking:
+            body += f"\n\n{self.msg('kb_more')}"
         buttons = [
             Button(f"kb:{r}", self.entry_title(r))
-            for r in entry.related[:3]
-            if r in self.c.knowledge
-        ]
+            for r in entry.related
+            if r in self.c.knowledge and r != "contact"  # the person button is there already
+        ][:3]
         if entry_id != "contact":
             buttons.append(self.btn("contact", "btn_human"))
         if not self.open_step() and self.s.mode != "summary":
             buttons.append(self.btn("menu", "btn_menu"))
         self.say(body, buttons)
         self.event("kb_answer", entry=entry_id)
+
+    # ----------------------------------------------------------------- everyday chat
+
+    def small_talk(self, text: str, opened: tuple[Flow, Step] | None) -> bool:
+        """Greetings, thanks and "what can I ask?" get a friendly reply, never "begreep ik niet".
+
+        A typed answer wins: "ok" to "Wil je dat iemand contact opneemt?" means yes.
+        """
+        if opened is not None and _match_choice(opened[1], text)[0] == "answer":
+            return False
+        query = fold(text)
+        m = self.m
+        if not query:
+            return False
+        for phrases, key in (
+            (m.greeting_phrases, "greeting_reply"),
+            (m.thanks_phrases, "thanks_reply"),
+        ):
+            if query in {fold(p) for p in (*phrases.nl, *phrases.en)}:
+                if opened or self.s.mode == "summary":
+                    self.say(self.msg(key))
+                    self.reprompt()
+                else:
+                    self.say(self.msg(key), self.menu_buttons())
+                return True
+        topics = m.topics_phrases
+        if query in {fold(p) for p in (*topics.nl, *topics.en)}:
+            self.topics("")
+            return True
+        return False
+
+    def topics(self, group: str) -> None:
+        """The topic overview per audience, then a group's frequently asked entries."""
+        ids = self.m.topics.get(group)
+        if not ids:
+            buttons = [
+                Button(f"topics:{f.id}", f.title.get(self.lang))
+                for f in self.c.audiences
+                if f.id in self.m.topics
+            ]
+            if "algemeen" in self.m.topics:
+                buttons.append(self.btn("topics:algemeen", "topics_general"))
+            self.say(self.msg("topics_intro"), buttons)
+        else:
+            buttons = [
+                Button(f"kb:{i}", self.entry_title(i)) for i in ids if i in self.c.knowledge
+            ]
+            self.say(self.msg("topics_group"), [*buttons, self.btn("topics", "btn_topics")])
+        self.s = self.s.evolve(asking=self.open_step() is None and self.s.mode != "summary")
+        self.reprompt()
+
+    def choose_audience(self, flow: Flow) -> None:
+        """Start a questionnaire; halfway through another one, ask before erasing the answers."""
+        opened = self.open_step()
+        if opened and opened[0].kind == "audience" and self.s.answers:
+            self.say(
+                self.msg("switch_confirm", choice=flow.title.get(self.lang)),
+                [
+                    Button(f"switch:{flow.id}", self.msg("btn_switch")),
+                    self.btn("resume", "btn_resume"),
+                ],
+            )
+            return
+        self.start_flow(flow)
 
     # ----------------------------------------------------------------- a person, from anywhere
 
