@@ -942,6 +942,8 @@ def _match_choice(step: Step, text: str) -> tuple[str, tuple[str, ...], int | No
             score = max(score, 92.0 if strong else 75.0)
         elif words in f" {form} ":
             score = max(score, 75.0)  # "ja" to "ja, bij een mkb-bedrijf" / "ja, bij een groot"
+        elif len(query) >= _MIN_FUZZY and form.startswith(query):
+            score = max(score, 80.0)  # "tech" for "technology": a suggestion, never an answer
         elif len(form) < _MIN_FUZZY or len(query) < _MIN_FUZZY:
             # Short forms may only be suggested, and only when nearly the same ("jaa" -> "ja").
             score = max(score, 75.0 if fuzz.ratio(query, form) >= 80 else 0.0)
