@@ -21,13 +21,18 @@ from tests.test_telegram_e2e import read_log, say, start_bot, stop_bot
 SEEDS = 50 if os.environ.get("MKBROUTE_SOAK") else 10
 
 
-def _questions(content: Content, folder: Path) -> list[str]:
-    """The question open before each step of the script (the last reply to the step before)."""
+def _questions(content: Content, folder: Path) -> tuple[list[str], list[int]]:
+    """The question open before each step of the script (the last reply to the step before),
+    and how many messages each step is answered with."""
     script = employer_script(0)
     asked: list[str] = []
+    sizes: list[int] = []
     for i in range(1, len(script) + 1):
-        asked.append(reference_replies(content, script[:i], folder)[-1])
-    return ["", *asked[:-1]]
+        (folder / f"q{i}").mkdir()  # a fresh reference database for every prefix
+        replies = reference_replies(content, script[:i], folder / f"q{i}")
+        asked.append(replies[-1])
+        sizes.append(len(replies) - sum(sizes))
+    return ["", *asked[:-1]], sizes
 
 
 def lead_of(data: Path, user: int) -> str | None:
@@ -43,14 +48,17 @@ def pending(api: FakeBotAPI) -> int:
         return len(api.state.updates)
 
 
-def wait_more(api: FakeBotAPI, user: int, before: int, timeout: float = 15) -> None:
-    """Wait for the bot's whole reply: new messages, the last one a question (every question
-    has buttons; a reply such as "Mijn inschatting ..." comes first, without any) or the lead's
-    confirmation."""
+def wait_more(
+    api: FakeBotAPI, user: int, before: int, timeout: float = 15, count: int = 1
+) -> None:
+    """Wait for the bot's whole reply: at least ``count`` new messages, the last one a question
+    (every question has buttons; a reply such as "Mijn inschatting ..." comes first, without
+    any) or the lead's confirmation. A verdict is several messages, some with buttons (the
+    benefits), so the caller says how many to expect."""
 
     def complete(_: object) -> bool:
         sent = api.messages_to(user)
-        return len(sent) > before and (bool(sent[-1].buttons) or "L-20" in sent[-1].text)
+        return len(sent) >= before + count and (bool(sent[-1].buttons) or "L-20" in sent[-1].text)
 
     api.wait_for(complete, timeout)
 
@@ -58,7 +66,7 @@ def wait_more(api: FakeBotAPI, user: int, before: int, timeout: float = 15) -> N
 def test_sigkill_at_random_moments_loses_nothing(
     api: FakeBotAPI, tmp_path: Path, content: Content
 ) -> None:
-    questions = _questions(content, tmp_path)
+    questions, sizes = _questions(content, tmp_path)
     proc = start_bot(api, tmp_path)
     say(api, 1, "/start", "digitale assistent")  # the bot is up
     completed: dict[int, str] = {}
@@ -79,7 +87,7 @@ def test_sigkill_at_random_moments_loses_nothing(
                 else:
                     api.user_presses(user, 1, value)
                 if step < kill_at:
-                    wait_more(api, user, before)
+                    wait_more(api, user, before, count=sizes[step])
                     seen = step + 1
             # Somewhere between "just sent" and "answered": before, inside or after the commit.
             time.sleep(rng.choice([0.0, 0.005, 0.01, 0.02, 0.04, 0.1]) * rng.random())
@@ -123,13 +131,13 @@ def test_sigkill_at_random_moments_loses_nothing(
             # Every answer the user saw acknowledged is kept; the one in flight may or may not be.
             assert step >= seen, f"seed {seed}: acknowledged answer lost ({step} < {seen})"
             assert step <= kill_at + 1, f"seed {seed}: the bot is ahead of the user"
-            for kind, value in script[step:]:
+            for i, (kind, value) in enumerate(script[step:], start=step):
                 before = len(api.messages_to(user))
                 if kind == "text":
                     api.user_says(user, value)
                 else:
                     api.user_presses(user, 1, value)
-                wait_more(api, user, before)
+                wait_more(api, user, before, count=sizes[i])
             ref = lead_of(tmp_path, user)
             refs = [m.text for m in api.messages_to(user) if "L-20" in m.text]
             if not refs:

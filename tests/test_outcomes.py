@@ -141,5 +141,7 @@ def test_positive_verdicts_tell_the_benefits_and_forward_on_their_own(
             if "www.mkbrouteinhbo.nl" in text and "Meer informatie" in text:
                 forwards += 1
                 assert "Mijn inschatting" not in text and "Wat het je oplevert" not in text
+                # Introduced at the end of the benefits message just before it.
+                assert texts[i - 1].startswith("Wat het je oplevert:"), texts[i - 1]
                 assert texts[i - 1].rstrip().endswith((":", "door."))
     assert forwards > 0

@@ -31,13 +31,13 @@ async def run(rt: Runtime, user: str, buttons: list[str], texts: tuple[str, ...]
 
 
 async def test_the_funnel_counts_each_step(runtime: Runtime) -> None:
-    # 1: a full lead; 2: declines consent; 3: no supervisor (nog_niet); 4: only looks.
+    # 1: a full lead; 2: declines consent; 3: 250+ staff (nog_niet); 4: only looks.
     await run(runtime, "a", LEAD, ("Ada Jansen", "Ada BV"))
     await runtime.handle("a", Inbound.button("c:kanaal:email"))
     await runtime.handle("a", Inbound.from_text("ada@example.org"))
     await runtime.handle("a", Inbound.button("confirm"))
     await run(runtime, "b", [*LEAD[:-1], "c:toestemming:nee"])
-    await run(runtime, "c", [*LEAD[:3], "c:begeleider:nee", *LEAD[4:7]])
+    await run(runtime, "c", ["menu:werkgever", "c:medewerkers:250_plus"])
     await run(runtime, "d", [])
     async with runtime.sessionmaker() as db:
         steps = {s.name.strip(): s for s in await funnel(db)}

@@ -129,7 +129,7 @@ def test_polling_end_to_end_to_a_lead(api: FakeBotAPI, tmp_path: Path) -> None:
         # A free question in the middle of the questionnaire, then the same question again.
         say(api, USER, "hoe lang duurt de opleiding?", "Wat wil je met de Mkb-route")
         assert any("Bron:" in s.text for s in api.messages_to(USER)[-3:])
-        press(api, USER, "c:doel:aannemen", "begeleider")
+        press(api, USER, "c:doel:aannemen", "begeleiden")
         press(api, USER, "c:begeleider:ja", "sector")
         press(api, USER, "c:sector:techniek", "niveau")
         press(api, USER, "c:niveau:ad", "provincie")

@@ -67,6 +67,7 @@ GROUP_NOTICE_EVERY = 3600.0  # seconds between "write me privately" notices in o
 FLOOD_NOTICE_EVERY = 60.0
 SHORT_LABEL = 18  # labels up to this length share a keyboard row
 SEND_ATTEMPTS = 4
+CHAT_BURST = 3  # messages to one chat before the adapter paces them to one a second
 MAX_RETRY_AFTER = 30.0
 
 
@@ -179,6 +180,8 @@ class TelegramAdapter:
         self.runtime: Runtime | None = None
         self.flood = FloodGuard(settings.flood_burst, settings.flood_per_minute)
         self._group_noticed: dict[int, float] = {}
+        # When the last few messages went to each chat, to pace bursts (see send()).
+        self._chat_sends: dict[int, list[float]] = {}
 
     # ----------------------------------------------------------------- wiring
 
@@ -411,12 +414,27 @@ class TelegramAdapter:
         The answer is already stored when this runs, so a transient failure is retried
         rather than leaving the user without the next question.
         """
+        sent = self._chat_sends.setdefault(chat_id, [])
         for reply in replies:
             parts = split_text(reply.text)
             for i, part in enumerate(parts):
                 markup = keyboard(reply) if i == len(parts) - 1 else None
+                if len(sent) >= CHAT_BURST:
+                    # Telegram allows short bursts to one chat, then about one a second: a
+                    # verdict with its benefits and a message to forward is paced, not refused.
+                    wait = sent[-CHAT_BURST] + 1.0 - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                 if not await self._send_one(context, chat_id, part, markup):
                     return
+                sent.append(time.monotonic())
+                del sent[:-CHAT_BURST]
+        if len(self._chat_sends) > 10_000:
+            # Forget chats that have been quiet for a while; only the last second matters.
+            now = time.monotonic()
+            for chat, times in list(self._chat_sends.items()):
+                if not times or now - times[-1] > 2.0:
+                    del self._chat_sends[chat]
             if reply.document is not None:
                 name, body = reply.document
                 try:

@@ -691,9 +691,9 @@ class _Turn:
         )
         self.event("outcome", flow=flow.id, verdict=verdict, reasons=reasons)
         if verdict != "nog_niet":
-            self.benefits(out, labels)
-            if forward := next((f for f in out.forward if self.holds(f.when)), None):
-                self.say(forward.intro.get(self.lang))
+            forward = next((f for f in out.forward if self.holds(f.when)), None)
+            self.benefits(out, labels, forward.intro.get(self.lang) if forward else "")
+            if forward is not None:
                 # On its own, so that forwarding it does not forward the verdict too.
                 self.say(forward.text.get(self.lang))
         if offer:
@@ -713,16 +713,16 @@ class _Turn:
                 ],
             )
 
-    def benefits(self, out: Outcome, labels: dict[str, str]) -> None:
-        """What the route gives this user, with buttons to the answers that go deeper."""
+    def benefits(self, out: Outcome, labels: dict[str, str], then: str = "") -> None:
+        """What the route gives this user, with buttons to the answers that go deeper;
+        ``then`` introduces the forwardable message that follows."""
         told = self.notes(out.benefits, labels)[:3]
-        if not told:
-            return
         links = [ln.entry for ln in out.links if self.holds(ln.when)][:3]
-        self.say(
-            "\n".join([self.msg("outcome_benefits"), *(f"• {b}" for b in told)]),
-            [Button(f"kb:{e}", self.entry_title(e)) for e in links],
-        )
+        lines = [self.msg("outcome_benefits"), *(f"• {b}" for b in told)] if told else []
+        if then:
+            lines += ["", then] if lines else [then]
+        if lines:
+            self.say("\n".join(lines), [Button(f"kb:{e}", self.entry_title(e)) for e in links])
 
     # ----------------------------------------------------------------- navigation
 
