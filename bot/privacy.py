@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +26,15 @@ from bot.store.models import (
 )
 
 __all__ = ["Erased", "Purged", "erase_user", "my_data", "my_data_json", "purge", "purge_now"]
+
+
+def _local(at: dt.datetime) -> str:
+    """A stored (UTC) time as Dutch users read it: local time with its zone, "14:05 CET"."""
+    try:
+        zone: dt.tzinfo = ZoneInfo("Europe/Amsterdam")
+    except ZoneInfoNotFoundError:  # a machine without a time zone database
+        zone = dt.UTC
+    return at.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z")
 
 
 async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) -> str:
@@ -69,7 +79,7 @@ async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) 
                 contact=contact,
                 pilot=shared,
                 status=getattr(m, f"status_{lead.status}", m.status_new).get(lang),
-                at=lead.consent_at.strftime("%d-%m-%Y %H:%M"),
+                at=_local(lead.consent_at),
                 version=lead.consent_version,
             )
         )

@@ -72,6 +72,8 @@ async def test_my_data_shows_everything_stored(runtime: Runtime) -> None:
     shown = (await runtime.handle("console:q", Inbound.from_text("/mijngegevens"))).replies[0].text
     for fact in (ref, NAME, PHONE, "Avans Hogeschool", "Toestemming gegeven op", "/verwijder"):
         assert fact in shown, fact
+    # Consent given at 10:00 UTC on 29 November is 11:00 in the Netherlands, said with its zone.
+    assert "29-11-2026 11:00 CET" in shown and "Taal: Nederlands" in shown
 
 
 async def test_erasure_leaves_no_trace(runtime: Runtime, db_url: str) -> None:

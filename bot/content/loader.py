@@ -71,6 +71,7 @@ PLACEHOLDERS = {
     "follow_up",
     "follow_up_date",
     "channel",
+    "url",
 }
 M = TypeVar("M", bound=BaseModel)
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -247,6 +247,7 @@ class Messages(_Frozen):
     kb_no_match_young: Text
     not_understood_menu: Text
     kb_source: Text
+    kb_read_more: Text
     stale_button: Text
     back_at_start: Text
     nothing_open: Text
@@ -271,6 +272,8 @@ class Messages(_Frozen):
     consent_declined: Text
     summary_header: Text
     summary_answers: Text
+    summary_short: Text
+    summary_use_buttons: Text
     summary_route: Text
     summary_route_likely: Text
     lead_confirmed: Text

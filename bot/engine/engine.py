@@ -309,9 +309,8 @@ class _Turn:
             self.reprompt()
             return
         if self.s.mode == "summary":
-            if not self.question(text, quiet=True):
-                self.say(self.msg("use_buttons"))
-            self.summary()
+            answered = self.question(text, quiet=True)
+            self.summary(self.msg("summary_short" if answered else "summary_use_buttons"))
             return
         if opened is None:
             flow = self.match_menu(text)
@@ -431,6 +430,8 @@ class _Turn:
         entry = self.c.knowledge[entry_id]
         sources = "; ".join(dict.fromkeys(s.label for s in entry.sources))
         body = f"{entry.answer.get(self.lang)}\n\n{self.msg('kb_source', sources=sources)}"
+        if url := next((s.url for s in entry.sources if s.url), None):
+            body += f"\n{self.msg('kb_read_more', url=url)}"
         if self.s.asking:
             body += f"\n\n{self.msg('kb_more')}"
         buttons = [
@@ -771,7 +772,9 @@ class _Turn:
 
     # ----------------------------------------------------------------- summary and lead
 
-    def summary(self) -> None:
+    def summary(self, short: str = "") -> None:
+        """The details to check before sending; with ``short``, only that line and the
+        buttons (after a side question, the whole summary again would bury the answer)."""
         contact = self.c.contact_flow
         audience = self.c.flows.get(self.s.audience or "")
         lines = [self.msg("summary_header")]
@@ -794,7 +797,7 @@ class _Turn:
                 if step.id in labels:
                     lines.append(f"{(step.label or step.ask).get(self.lang)}: {labels[step.id]}")
         buttons.append(self.btn("cancel", "btn_cancel"))
-        self.say("\n".join(lines), buttons)
+        self.say(short or "\n".join(lines), buttons)
 
     def route(self) -> Route:
         """Where a lead of this session goes; without a questionnaire, to the fallback."""
