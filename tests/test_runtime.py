@@ -311,6 +311,11 @@ async def test_a_person_on_request_stores_the_question_and_keeps_the_promised_da
     ]
     for kind, value in steps:
         result = await send(runtime, "ruud", kind, value)
+        if value == "45":
+            # The consent says honestly who receives the data, for how long, and the channel.
+            consent = result.replies[-1].text
+            for fact in ("programmateam", "365 dagen", "deze computer", "/verwijder"):
+                assert fact in consent, fact
     assert "Kan ik met 45 nog een Ad doen?" in result.replies[-1].text
     done = await send(runtime, "ruud", "button", "confirm")
     text = done.replies[0].text
