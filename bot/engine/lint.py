@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from bot.content.bundle import Content
 from bot.content.conditions import All, AnyOf, Condition, Eq, Not, iter_eq
@@ -30,34 +31,27 @@ def _fields(value: object) -> Iterator[object]:
         yield getattr(value, name)
 
 
-def _conditions(value: object) -> Iterator[Condition]:
-    """Every condition anywhere inside a content model (steps, gotos, outcome notes...)."""
-    if isinstance(value, Eq | All | AnyOf | Not):
+def _find(value: object, kinds: type | tuple[type, ...]) -> Iterator[Any]:
+    """Every value of ``kinds`` anywhere inside a content model (steps, gotos, notes...)."""
+    if isinstance(value, kinds):
         yield value
     elif isinstance(value, tuple | list):
         for item in value:
-            yield from _conditions(item)
+            yield from _find(item, kinds)
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from _conditions(item)
+            yield from _find(item, kinds)
     else:
         for item in _fields(value):
-            yield from _conditions(item)
+            yield from _find(item, kinds)
+
+
+def _conditions(value: object) -> Iterator[Condition]:
+    return _find(value, (Eq, All, AnyOf, Not))
 
 
 def _texts(value: object) -> Iterator[Text]:
-    """Every user-facing text inside a content model."""
-    if isinstance(value, Text):
-        yield value
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _texts(item)
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _texts(item)
-    else:
-        for item in _fields(value):
-            yield from _texts(item)
+    return _find(value, Text)
 
 
 def _mentioned(flows: tuple[Flow, ...]) -> dict[str, set[str]]:
