@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, evaluate
-from bot.content.models import LANGS, Choice, Flow, Note, Outcome, Step
+from bot.content.models import LANGS, AltTexts, Choice, Flow, Note, Outcome, Step
 from bot.engine.routing import Route, route
 from bot.engine.text import clean_input, fill, fold, scrub
 from bot.engine.types import (
@@ -463,15 +464,14 @@ class _Turn:
             (m.greeting_phrases, "greeting_reply"),
             (m.thanks_phrases, "thanks_reply"),
         ):
-            if query in {fold(p) for p in (*phrases.nl, *phrases.en)}:
+            if query in _folded(phrases):
                 if opened or self.s.mode == "summary":
                     self.say(self.msg(key))
                     self.reprompt()
                 else:
                     self.say(self.msg(key), self.menu_buttons())
                 return True
-        topics = m.topics_phrases
-        if query in {fold(p) for p in (*topics.nl, *topics.en)}:
+        if query in _folded(m.topics_phrases):
             self.topics("")
             return True
         return False
@@ -513,9 +513,8 @@ class _Turn:
     # ----------------------------------------------------------------- a person, from anywhere
 
     def wants_person(self, text: str) -> bool:
-        phrases = self.m.human_phrases
         query = f" {fold(text)} "
-        return any(f" {fold(p)} " in query for p in (*phrases.nl, *phrases.en))
+        return any(f" {p} " in query for p in _folded(self.m.human_phrases))
 
     def in_contact(self) -> bool:
         return self.s.mode == "flow" and self.s.flow == self.c.contact_flow.id
@@ -900,6 +899,12 @@ def _looks_like_question(text: str) -> bool:
 
 def _choice_forms(choice: Choice) -> list[str]:
     return [choice.label.nl, choice.label.en, *choice.also.nl, *choice.also.en]
+
+
+@lru_cache(maxsize=32)
+def _folded(phrases: AltTexts) -> frozenset[str]:
+    """A content phrase list in matching form, folded once rather than on every message."""
+    return frozenset(fold(p) for p in (*phrases.nl, *phrases.en))
 
 
 def _numbers(query: str) -> list[int]:
