@@ -181,6 +181,7 @@ class TelegramAdapter:
         self.flood = FloodGuard(settings.flood_burst, settings.flood_per_minute)
         self._group_noticed: dict[int, float] = {}
         # When the last few messages went to each chat, to pace bursts (see send()).
+        self.chat_burst = CHAT_BURST
         self._chat_sends: dict[int, list[float]] = {}
 
     # ----------------------------------------------------------------- wiring
@@ -415,20 +416,21 @@ class TelegramAdapter:
         rather than leaving the user without the next question.
         """
         sent = self._chat_sends.setdefault(chat_id, [])
+        burst = self.chat_burst
         for reply in replies:
             parts = split_text(reply.text)
             for i, part in enumerate(parts):
                 markup = keyboard(reply) if i == len(parts) - 1 else None
-                if len(sent) >= CHAT_BURST:
+                if len(sent) >= burst:
                     # Telegram allows short bursts to one chat, then about one a second: a
                     # verdict with its benefits and a message to forward is paced, not refused.
-                    wait = sent[-CHAT_BURST] + 1.0 - time.monotonic()
+                    wait = sent[-burst] + 1.0 - time.monotonic()
                     if wait > 0:
                         await asyncio.sleep(wait)
                 if not await self._send_one(context, chat_id, part, markup):
                     return
                 sent.append(time.monotonic())
-                del sent[:-CHAT_BURST]
+                del sent[:-burst]
         if len(self._chat_sends) > 10_000:
             # Forget chats that have been quiet for a while; only the last second matters.
             now = time.monotonic()
