@@ -35,7 +35,7 @@ AVANS = [
     "c:medewerkers:10_49",
     "c:doel:aannemen",
     "c:begeleider:ja",
-    "c:sector:techniek",
+    "c:sector:bouw",
     "c:niveau:bachelor",
     "c:provincie:noord_brabant",
     "c:aanbod:ja",

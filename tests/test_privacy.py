@@ -27,7 +27,7 @@ FLOW = [
     "c:leeftijd:18_20",
     "c:diploma:vwo",
     "c:niveau:bachelor",
-    "c:richting:techniek",
+    "c:richting:bouw",
     "c:provincie:noord_brabant",
     "c:werkplek:mkb",
     "c:aanbod:ja",

@@ -72,6 +72,8 @@ PLACEHOLDERS = {
     "follow_up_date",
     "channel",
     "url",
+    "routes",
+    "what",
 }
 M = TypeVar("M", bound=BaseModel)
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -276,6 +276,18 @@ class Messages(_Frozen):
     summary_use_buttons: Text
     summary_route: Text
     summary_route_likely: Text
+    summary_route_linked: Text
+    route_phrases: AltTexts
+    routes_found: Text
+    routes_none: Text
+    routes_list: Text
+    routes_list_none: Text
+    routes_more: Text
+    route_in_field: Text
+    route_in_region: Text
+    route_confirmed: Text
+    route_likely: Text
+    route_linked: Text
     lead_confirmed: Text
     lead_already: Text
     lead_cancelled: Text
@@ -373,7 +385,7 @@ class Pilot(_Frozen):
     provinces: tuple[Id, ...] = ()
     audiences: tuple[Audience, ...] = Field(min_length=1)
     website: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    status: Literal["confirmed", "likely"]
+    status: Literal["confirmed", "likely", "linked"]
     fallback: bool = False
     verified: Verified
 

@@ -15,8 +15,8 @@ from rapidfuzz import fuzz, process
 
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, evaluate
-from bot.content.models import LANGS, AltTexts, Choice, Flow, Note, Outcome, Step
-from bot.engine.routing import Route, route
+from bot.content.models import LANGS, AltTexts, Choice, Flow, Note, Outcome, Pilot, Step
+from bot.engine.routing import Route, find_routes, route
 from bot.engine.text import clean_input, fill, fold, scrub
 from bot.engine.types import (
     Button,
@@ -300,6 +300,9 @@ class _Turn:
             return
         if not typing and self.small_talk(text, opened):
             return
+        if not typing and self.route_finder(text):
+            self.reprompt()
+            return
         if self.s.asking or self.s.mode == "question":
             if opened is None and (flow := self.match_menu(text)) is not None:
                 self.choose_audience(flow)
@@ -510,6 +513,64 @@ class _Turn:
             return
         self.start_flow(flow)
 
+    # ----------------------------------------------------------------- routes
+
+    def route_name(self, pilot: Pilot) -> str:
+        return f"{pilot.name.get(self.lang)} ({self.msg(f'route_{pilot.status}')})"
+
+    def routes_line(self, flow: Flow) -> str:
+        """After a verdict: the routes that fit the answers, or honestly none."""
+        r = flow.routing
+        assert r is not None
+        a = self.s.answers
+        found = find_routes(self.c.pilots, a.get(r.field), a.get(r.level), a.get(r.province))
+        if not found:
+            return self.msg("routes_none")
+        return self.msg("routes_found", routes="; ".join(self.route_name(p) for p in found[:3]))
+
+    def route_finder(self, text: str) -> bool:
+        """ "Waar kan ik dit doen?", "is er een mkb-route in de logistiek?": the routes I know
+        for the field and region named in the question, else those of the user's answers."""
+        query = f" {fold(text)} "
+        if not any(f" {p} " in query for p in _folded(self.m.route_phrases)):
+            return False
+        flows = [f for f in self.c.audiences if f.routing is not None]
+        audience = self.c.flows.get(self.s.audience or "")
+        if audience in flows:
+            flows.insert(0, flows.pop(flows.index(audience)))
+        field = province = level = None
+        for f in flows:
+            assert f.routing is not None
+            field = field or _named(_step(f, f.routing.field), query)
+            province = province or _named(_step(f, f.routing.province), query)
+        if audience is not None and audience.routing is not None:
+            field = field or self.s.answers.get(audience.routing.field)
+            province = province or self.s.answers.get(audience.routing.province)
+            level = self.s.answers.get(audience.routing.level)
+        what = ""
+        if field and (label := self.choice_label(flows, "field", field)):
+            what += " " + self.msg("route_in_field", choice=label)
+        if province and (label := self.choice_label(flows, "province", province)):
+            what += " " + self.msg("route_in_region", choice=label)
+        found = find_routes(self.c.pilots, field, level, province)
+        if found:
+            lines = [self.msg("routes_list", what=what)]
+            lines += [f"• {self.route_name(p)}" for p in found[:5]]
+            lines += ["", self.msg("routes_more")]
+            self.say("\n".join(lines), [self.btn("contact", "btn_human")])
+        else:
+            self.say(self.msg("routes_list_none", what=what), [self.btn("contact", "btn_human")])
+        self.event("routes_shown", found=len(found))
+        return True
+
+    def choice_label(self, flows: list[Flow], key: str, value: str) -> str | None:
+        for f in flows:
+            step = _step(f, getattr(f.routing, key)) if f.routing else None
+            choice = next((c for c in step.choices if c.id == value), None) if step else None
+            if choice is not None:
+                return choice.label.get(self.lang)
+        return None
+
     # ----------------------------------------------------------------- a person, from anywhere
 
     def wants_person(self, text: str) -> bool:
@@ -666,6 +727,8 @@ class _Turn:
         labels = self.labels(flow)
         reasons = self.notes(out.reasons, labels)
         steps = self.notes(out.next_steps, labels)
+        if verdict != "nog_niet" and flow.routing is not None:
+            steps.append(self.routes_line(flow))
         why = "\n".join(
             [
                 self.msg("outcome_header", verdict=self.msg(f"verdict_{verdict}")),
@@ -786,7 +849,9 @@ class _Turn:
             elif step.optional and step.input:
                 buttons.append(self.btn(f"edit:{step.id}", "btn_add_question"))
         pilot = self.c.pilots[self.route().pilot]
-        key = "summary_route_likely" if pilot.status == "likely" else "summary_route"
+        key = {"likely": "summary_route_likely", "linked": "summary_route_linked"}.get(
+            pilot.status, "summary_route"
+        )
         lines += ["", self.msg(key, pilot=pilot.name.get(self.lang))]
         if audience is not None:
             labels = self.labels(audience)
@@ -905,6 +970,17 @@ def _choice_forms(choice: Choice) -> list[str]:
 def _folded(phrases: AltTexts) -> frozenset[str]:
     """A content phrase list in matching form, folded once rather than on every message."""
     return frozenset(fold(p) for p in (*phrases.nl, *phrases.en))
+
+
+def _named(step: Step | None, query: str) -> str | None:
+    """The choice of ``step`` a question names as whole words ("in de logistiek", "Tilburg")."""
+    if step is None:
+        return None
+    for choice in step.choices:
+        for form in map(fold, _choice_forms(choice)):
+            if len(form) >= 3 and form not in _FUNCTION_WORDS and f" {form} " in query:
+                return choice.id
+    return None
 
 
 def _numbers(query: str) -> list[int]:

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 from bot.content.models import Flow, Pilot
 
-__all__ = ["Route", "route"]
+__all__ = ["Route", "find_routes", "route"]
+
+# A confirmed pilot beats a likely one, and both beat a hogeschool that is only linked.
+_STATUS_BONUS = {"confirmed": 0.5, "likely": 0.0, "linked": -0.5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ def route(pilots: Mapping[str, Pilot], flow: Flow, answers: Mapping[str, str]) -
         if not fits:
             continue
         score = 3.0 + (1.0 if fits[0].level == level else 0.5)
-        score += 0.5 if pilot.status == "confirmed" else 0.0
+        score += _STATUS_BONUS[pilot.status]
         scored.append((score, pilot, ", ".join(p.name.nl for p in fits)))
     scored.sort(key=lambda t: (-t[0], t[1].id))
     if not scored:
@@ -67,6 +70,36 @@ def route(pilots: Mapping[str, Pilot], flow: Flow, answers: Mapping[str, str]) -
         )
     score, pilot, programmes = scored[0]
     reasons = [f"{said} → {pilot.name.nl} ({programmes})"]
-    if pilot.status != "confirmed":
+    if pilot.status == "likely":
         reasons.append("let op: deze pilot is niet officieel bevestigd")
+    elif pilot.status == "linked":
+        reasons.append("let op: geen pilot; deze hogeschool is aan het programma verbonden")
     return Route(pilot.id, tuple(reasons), score)
+
+
+def find_routes(
+    pilots: Mapping[str, Pilot],
+    field: str | None,
+    level: str | None = None,
+    province: str | None = None,
+) -> list[Pilot]:
+    """The routes that fit what is known (any of the three may be unknown), best first.
+
+    "weet ik nog niet" for the level fits every level; an unknown province fits every region.
+    """
+    found: list[tuple[float, Pilot]] = []
+    for pilot in pilots.values():
+        if pilot.fallback:
+            continue
+        if province and province not in pilot.provinces:
+            continue
+        fits = [
+            p
+            for p in pilot.programmes
+            if (not field or p.field == field)
+            and (level not in ("ad", "bachelor") or p.level == level)
+        ]
+        if fits:
+            found.append((_STATUS_BONUS[pilot.status], pilot))
+    found.sort(key=lambda t: (-t[0], t[1].id))
+    return [p for _, p in found]
