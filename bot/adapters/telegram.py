@@ -431,12 +431,6 @@ class TelegramAdapter:
                     return
                 sent.append(time.monotonic())
                 del sent[:-burst]
-        if len(self._chat_sends) > 10_000:
-            # Forget chats that have been quiet for a while; only the last second matters.
-            now = time.monotonic()
-            for chat, times in list(self._chat_sends.items()):
-                if not times or now - times[-1] > 2.0:
-                    del self._chat_sends[chat]
             if reply.document is not None:
                 name, body = reply.document
                 try:
@@ -445,6 +439,12 @@ class TelegramAdapter:
                     )
                 except TelegramError as exc:
                     log.warning("document not sent (%s)", type(exc).__name__)
+        if len(self._chat_sends) > 10_000:
+            # Forget chats that have been quiet for a while; only the last second matters.
+            now = time.monotonic()
+            for chat, times in list(self._chat_sends.items()):
+                if not times or now - times[-1] > 2.0:
+                    del self._chat_sends[chat]
 
     async def _send_one(
         self,
