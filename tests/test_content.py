@@ -210,3 +210,14 @@ def test_long_answers_and_sources_without_url_are_warnings(tree: Path) -> None:
     assert not any(w.startswith(f"entry {eid!r} (en): answer is") for w in warnings)
     assert f"entry {eid!r}: source 'Zonder link' has no URL" in warnings
     assert not any("'Met link'" in w for w in warnings)
+
+
+def test_money_facts_from_before_last_studiejaar_are_flagged(content: Content) -> None:
+    """Issue 14 §2: an amount stated with a year older than last studiejaar gets a warning;
+    the same text was current enough a year earlier."""
+    from bot.content.loader import _old_money_facts
+
+    entry = content.knowledge["slim-regeling"]  # "in 2023 maximaal 25.000 euro"
+    now = _old_money_facts(entry, dt.date(2026, 12, 1))
+    assert now and all("2023" in w and "studiejaar 2025-2026" in w for w in now)
+    assert _old_money_facts(entry, dt.date(2024, 10, 1)) == []

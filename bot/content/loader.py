@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -384,7 +385,31 @@ def content_warnings(content: Content, today: dt.date) -> list[str]:
                     )
         for label in dict.fromkeys(s.label for s in entry.sources if not s.url):
             warnings.append(f"entry {entry.id!r}: source {label!r} has no URL")
+        warnings += _old_money_facts(entry, today)
     return warnings
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")  # not the dot in "2.500 euro"
+_YEAR = re.compile(r"\b(19|20)(\d\d)\b")
+_MONEY = re.compile(r"euro|eur\b|€", re.IGNORECASE)
+
+
+def _old_money_facts(entry: Entry, today: dt.date) -> list[str]:
+    """An amount of money stated with a year before last studiejaar is probably out of date:
+    in December 2026 (studiejaar 2026-2027) anything before 2025 is flagged."""
+    studiejaar = today.year if today.month >= 9 else today.year - 1
+    oldest = studiejaar - 1
+    found: list[str] = []
+    for lang in LANGS:
+        for sentence in _SENTENCE_END.split(getattr(entry.answer, lang)):
+            years = [int(a + b) for a, b in _YEAR.findall(sentence)]
+            if _MONEY.search(sentence) and years and max(years) < oldest:
+                found.append(
+                    f"entry {entry.id!r} ({lang}): an amount from {max(years)} (before "
+                    f"studiejaar {oldest}-{oldest + 1}): {sentence.strip()[:60]!r}; say its "
+                    f"year and link the current figure, or update it"
+                )
+    return found
 
 
 def _load_pilots(root: Path, flows: Mapping[str, Flow], errors: list[str]) -> dict[str, Pilot]:
