@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -191,6 +192,84 @@ def calibrate_ours(index: FuzzyIndex, dev: Sequence[Item]) -> tuple[Thresholds, 
     return best[1], best[2]
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What the user sees in the first reply (issue 14): the entry shown, the buttons offered."""
+
+    n: int
+    oos: int
+    right_first: float  # in-scope: the right answer is shown in the first reply
+    one_tap: float  # in-scope: shown, or one of the offered buttons
+    wrong: float  # in-scope: another entry's answer is shown
+    oos_shown: float  # out-of-scope: any entry's answer is shown
+
+
+def shown(index: FuzzyIndex, items: Sequence[Item], cache: dict[str, Any] | None = None) -> Shown:
+    """The decision the chat makes (``FuzzyIndex.lookup``), scored as a user would see it."""
+    right = tap = wrong = oos_shown = 0
+    inscope = [i for i in items if i.id]
+    for item in items:
+        ranked = cache[item.q] if cache is not None else index._rank(item.q)
+        found = index.decide(*ranked)
+        first = found.ids[0] if found.status in ("answer", "likely") else None
+        offered = {"likely": found.ids[1:], "ambiguous": found.ids}.get(found.status, ())
+        if not item.id:
+            oos_shown += first is not None
+            continue
+        right += first == item.id
+        tap += first == item.id or item.id in offered
+        wrong += first is not None and first != item.id
+    n, oos = len(inscope), len(items) - len(inscope)
+    return Shown(
+        n, oos, right / max(1, n), tap / max(1, n), wrong / max(1, n), oos_shown / max(1, oos)
+    )
+
+
+def calibrate_shown(index: FuzzyIndex, dev: Sequence[Item]) -> tuple[Thresholds, Shown]:
+    """Grid search over the answer and likely bands: the most right answers in the first
+    reply with at most 2% wrong answers and 2.5% out-of-scope questions answered."""
+    base = index.thresholds
+    cache: dict[str, Any] = {i.q: index._rank(i.q) for i in dev}
+    best: tuple[float, Thresholds, Shown] | None = None
+    for answer in range(76, 112, 4):
+        for margin in (6.0, 8.0, 10.0, 12.0):
+            for likely in range(60, answer + 1, 4):
+                for likely_margin in (2.0, 4.0, 6.0, 8.0):
+                    for likely_known in (0.5, 0.6, 0.7, 0.8):
+                        t = Thresholds(
+                            float(answer),
+                            base.suggest,
+                            margin,
+                            base.known,
+                            base.suggest_known,
+                            float(likely),
+                            likely_margin,
+                            likely_known,
+                        )
+                        index.thresholds = t
+                        s = shown(index, dev, cache)
+                        if s.wrong > 0.02 or s.oos_shown > 0.025:
+                            continue
+                        value = s.right_first + 0.25 * s.one_tap
+                        if best is None or value > best[0]:
+                            best = (value, t, s)
+    index.thresholds = base
+    assert best is not None
+    return best[1], best[2]
+
+
+def shown_table(index: FuzzyIndex, items: Sequence[Item], name: str) -> None:
+    print(f"\nwhat the user sees, {name}")
+    cols = f"{'right 1st':>10} {'1 tap':>7} {'wrong':>7} {'oos shown':>10}"
+    print(f"{'lang':6} {'in':>4} {'oos':>4} {cols}")
+    for lang in ("nl", "en"):
+        s = shown(index, [i for i in items if i.lang == lang])
+        print(
+            f"{lang:6} {s.n:4d} {s.oos:4d} {s.right_first:10.1%} {s.one_tap:7.1%} "
+            f"{s.wrong:7.1%} {s.oos_shown:10.1%}"
+        )
+
+
 def latency(rank: Ranker, questions: Sequence[str], repeat: int = 3) -> tuple[float, float]:
     samples: list[float] = []
     for _ in range(repeat):
@@ -205,6 +284,9 @@ def latency(rank: Ranker, questions: Sequence[str], repeat: int = 3) -> tuple[fl
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibrate", action="store_true", help="grid-search our thresholds")
+    parser.add_argument(
+        "--calibrate-shown", action="store_true", help="grid-search the answer/likely bands"
+    )
     parser.add_argument("--sizes", default="50,500,5000", help="knowledge base sizes for latency")
     args = parser.parse_args(argv)
 
@@ -215,6 +297,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         t, s = calibrate_ours(index, dev)
         print(f"calibrated on dev: {t}\n  -> {s}")
         return
+    if args.calibrate_shown:
+        t2, s2 = calibrate_shown(index, dev)
+        print(f"calibrated on dev: {t2}\n  -> {s2}")
+        return
+    shown_table(index, dev, "dev set (tuning)")
+    shown_table(index, test, "old eval set")
+    if (DATA / "knowledge_heldout.yaml").exists():
+        shown_table(index, load_items("knowledge_heldout.yaml"), "frozen held-out set")
 
     systems: dict[str, tuple[Ranker, Confident]] = {
         "mkbroute (ours)": (

@@ -351,10 +351,14 @@ def _content_check(settings: Settings, folder: Path | None) -> int:
 def _ask_json(content: Content, question: str, lang: str) -> dict[str, Any]:
     found = content.index.lookup(question, lang)
     answer = found.ids[0] if found.status == "answer" else None
-    alternatives = found.ids if found.status == "ambiguous" else found.runners_up
+    # What the user sees in the first reply: the confident or the likely answer.
+    shown = found.ids[0] if found.status in ("answer", "likely") else None
+    # The knowledge buttons offered with it ("Bedoel je...?" or a likely answer's others).
+    alternatives = {"likely": found.ids[1:], "ambiguous": found.ids}.get(found.status, ())
     return {
         "q": question,
         "id": answer,
+        "shown": shown,
         "score": round(found.score, 1),
         "alternatives": list(alternatives),
     }
@@ -363,7 +367,7 @@ def _ask_json(content: Content, question: str, lang: str) -> dict[str, Any]:
 def _ask_text(content: Content, question: str, lang: str) -> str:
     found = content.index.lookup(question, lang)
     m = content.messages
-    if found.status == "answer":
+    if found.status in ("answer", "likely"):
         entry = content.knowledge[found.ids[0]]
         sources = "; ".join(dict.fromkeys(src.label for src in entry.sources))
         return (

@@ -173,9 +173,11 @@ def test_ask_prints_the_answer_with_its_source() -> None:
 def test_ask_json_contract() -> None:
     proc = _cli(["--json", "--lang", "en", "how long does it take"])
     out = json.loads(proc.stdout)
-    assert set(out) == {"q", "id", "score", "alternatives"} and out["id"] == "duur"
+    assert set(out) == {"q", "id", "shown", "score", "alternatives"}
+    assert out["id"] == out["shown"] == "duur" and out["alternatives"] == []
     proc = _cli(["--json", "hoe laat gaat de trein naar Zwolle"])
-    assert json.loads(proc.stdout)["id"] is None
+    out = json.loads(proc.stdout)
+    assert out["id"] is None and out["shown"] is None
 
 
 def test_ask_jsonl_answers_every_line_in_order() -> None:
@@ -226,3 +228,28 @@ def test_the_users_audience_breaks_ties(content: Content) -> None:
     assert content.index.lookup(question, "nl").status == "ambiguous"
     assert content.index.lookup(question, "nl", "student").ids == ("collegegeld",)
     assert content.index.lookup(question, "nl", "werkgever").ids[0] == "kosten-werkgever"
+
+
+def test_the_likely_band_shows_the_answer_with_a_hedge_and_alternatives() -> None:
+    """Issue 14 §3: between confident and "Bedoel je...?" the best answer is shown with "Ik
+    denk dat je dit bedoelt:" and the runners-up as the first buttons (off by default until
+    calibrated; switched on here through the thresholds)."""
+    from bot.content.loader import load_content
+    from bot.engine.engine import handle
+    from bot.engine.knowledge import Thresholds
+    from bot.engine.types import Inbound
+    from tests.conftest import NOW
+
+    question = "wat levert het op als je al werkt"
+    off = load_content()
+    on = load_content(thresholds=Thresholds(likely=60.0, likely_margin=2.0, likely_known=0.5))
+    assert off.index.lookup(question, "nl").status != "likely"
+    found = on.index.lookup(question, "nl")
+    assert found.status == "likely" and len(found.ids) >= 2
+    turn = handle(on, None, Inbound.from_text(question), NOW)
+    reply = turn.replies[0]
+    assert reply.text.startswith("Ik denk dat je dit bedoelt:")
+    assert on.knowledge[found.ids[0]].answer.nl.split("\n")[0] in reply.text
+    assert [b.id for b in reply.buttons][: len(found.ids) - 1] == [
+        f"kb:{i}" for i in found.ids[1:]
+    ]

@@ -248,6 +248,7 @@ class Messages(_Frozen):
     not_understood_menu: Text
     kb_source: Text
     kb_read_more: Text
+    kb_likely: Text
     stale_button: Text
     back_at_start: Text
     nothing_open: Text

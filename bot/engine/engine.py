@@ -404,6 +404,9 @@ class _Turn:
         if found.status == "answer":
             self.answer_entry(found.ids[0])
             return True
+        if found.status == "likely":
+            self.answer_entry(found.ids[0], alternatives=found.ids[1:])
+            return True
         if found.status == "ambiguous" and found.ids:
             self.say(
                 self.msg("kb_did_you_mean"),
@@ -425,7 +428,9 @@ class _Turn:
     def entry_title(self, entry_id: str) -> str:
         return self.c.knowledge[entry_id].title.get(self.lang)
 
-    def answer_entry(self, entry_id: str) -> None:
+    def answer_entry(self, entry_id: str, alternatives: Sequence[str] = ()) -> None:
+        """The entry's answer with its source; with ``alternatives`` (a likely, not a sure
+        match) a light hedge first and the other candidates as the first buttons."""
         if entry_id == "contact" and self.s.mode != "summary" and not self.in_contact():
             # "Hoe kan ik iemand spreken?" is a request, not a question: start it, no loop.
             self.event("kb_answer", entry=entry_id)
@@ -434,15 +439,18 @@ class _Turn:
         entry = self.c.knowledge[entry_id]
         sources = "; ".join(dict.fromkeys(s.label for s in entry.sources))
         body = f"{entry.answer.get(self.lang)}\n\n{self.msg('kb_source', sources=sources)}"
+        if alternatives:
+            body = f"{self.msg('kb_likely')}\n\n{body}"
         if url := next((s.url for s in entry.sources if s.url), None):
             body += f"\n{self.msg('kb_read_more', url=url)}"
         if self.s.asking:
             body += f"\n\n{self.msg('kb_more')}"
-        buttons = [
+        buttons = [Button(f"kb:{a}", self.entry_title(a)) for a in alternatives]
+        buttons += [
             Button(f"kb:{r}", self.entry_title(r))
             for r in entry.related
-            if r in self.c.knowledge and r != "contact"  # the person button is there already
-        ][:3]
+            if r in self.c.knowledge and r != "contact" and r not in alternatives
+        ][: max(0, 3 - len(buttons))]
         if entry_id != "contact":
             buttons.append(self.btn("contact", "btn_human"))
         if not self.open_step() and self.s.mode != "summary":

@@ -80,8 +80,10 @@ def _unit(vector: dict[str, float]) -> dict[str, float]:
 class Lookup:
     """The index's verdict on a question: answer one entry, offer a few, or none."""
 
-    status: Literal["answer", "ambiguous", "none"]
-    ids: tuple[str, ...] = ()  # the answer, or the suggestions when ambiguous
+    status: Literal["answer", "likely", "ambiguous", "none"]
+    # The answer; for "likely" the entry shown first, then up to two alternatives; the
+    # suggestions when ambiguous.
+    ids: tuple[str, ...] = ()
     score: float = 0.0  # the best entry's score
     runners_up: tuple[str, ...] = ()  # the next best entries, for tools and diagnostics
 
@@ -103,6 +105,13 @@ class Thresholds:
     margin: float = 12.0
     known: float = 0.7  # the share of the question's word weight the vocabulary must know
     suggest_known: float = 0.4  # the same, for offering a "Bedoel je...?"
+    # Between confident and "Bedoel je...?": show the best answer with a light hedge and
+    # alternatives as buttons, unless the best two are really tied. Off by default: on the
+    # dev set every setting that lifts right answers also shows out-of-scope questions an
+    # answer (>2.5%), so it waits for out-of-scope detection (issue 14, section 3).
+    likely: float = 1000.0
+    likely_margin: float = 4.0
+    likely_known: float = 0.6
 
 
 class FuzzyIndex:
@@ -313,7 +322,10 @@ class FuzzyIndex:
         return ranked, q_known / q_total
 
     def lookup(self, text: str, lang: str, audience: str | None = None) -> Lookup:
-        ranked, known = self._rank(text, audience)
+        return self.decide(*self._rank(text, audience))
+
+    def decide(self, ranked: Sequence[tuple[str, float]], known: float) -> Lookup:
+        """Answer, likely, "Bedoel je...?" or nothing, from the ranking and the known share."""
         if not ranked:
             return Lookup("none")
         t = self.thresholds
@@ -324,6 +336,9 @@ class FuzzyIndex:
         # zonnepanelen") is probably about something else: no confident answer then.
         if top >= t.answer and top - second >= t.margin and known >= t.known:
             return Lookup("answer", (top_id,), top, others)
+        if top >= t.likely and top - second >= t.likely_margin and known >= t.likely_known:
+            close = tuple(i for i, s in ranked[1:3] if s >= t.suggest)
+            return Lookup("likely", (top_id, *close), top, others)
         if top >= t.suggest and known >= t.suggest_known:
             close = tuple(i for i, s in ranked[:3] if s >= t.suggest and top - s < 20)
             return Lookup("ambiguous", close, top, others)
