@@ -363,7 +363,8 @@ class FakeBotAPI:
     def pause(self) -> None:
         """Close the listening socket: the bot now gets 'connection refused'."""
         assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        # Closing waits for open long polls to return; on a loaded machine that took over 10 s.
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(40)
         self._runner = None
 
     def resume(self) -> None:
