@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, evaluate
@@ -383,15 +383,29 @@ class _Turn:
 
     def match_menu(self, text: str) -> Flow | None:
         """A short typed text like 'studeren' or 'ik ben ondernemer' picks a questionnaire."""
-        if len(text.split()) > 4 or _looks_like_question(text):
+        if len(text.split()) > 6 or _looks_like_question(text):
             return None
         query = fold(text)
-        options: list[tuple[str, Flow]] = []
+        words = f" {query} "
+        best: dict[str, float] = {}
         for flow in self.c.audiences:
-            for form in (flow.title.nl, flow.title.en, *flow.also.nl, *flow.also.en):
-                options.append((fold(form), flow))
-        hit = process.extractOne(query, [o[0] for o in options], scorer=fuzz.WRatio)
-        return options[hit[2]][1] if hit and hit[1] >= 88 else None
+            for form in map(fold, (flow.title.nl, flow.title.en, *flow.also.nl, *flow.also.en)):
+                score = 0.0
+                if form == query:
+                    score = 100.0
+                elif len(form) >= _MIN_FUZZY and form not in _FUNCTION_WORDS:
+                    if f" {form} " in words:
+                        # The longest form named wins: "student aannemen" is an employer.
+                        score = 90.0 + min(len(form), 30) / 10
+                    elif len(query) >= _MIN_FUZZY:
+                        score = fuzz.ratio(query, form)
+                best[flow.id] = max(best.get(flow.id, 0.0), score)
+        ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
+        if not ranked or ranked[0][1] < 88:
+            return None
+        if len(ranked) > 1 and ranked[0][1] - ranked[1][1] < 0.5:
+            return None  # two questionnaires fit as well: the menu buttons decide
+        return self.c.flows[ranked[0][0]]
 
     # ----------------------------------------------------------------- knowledge
 
