@@ -187,7 +187,7 @@ class Runtime:
                     again = engine_handle(
                         self.content, session, Inbound("command", "herhaal"), now, lang
                     )
-                    more = self._filled(again.replies, lang, channel, _Applied())
+                    more = self._filled(again.replies, lang, channel, _Applied(), now)
                     rights = replace(rights, replies=rights.replies + more)
                 return rights
             turn = engine_handle(self.content, session, inbound, now, self.default_lang)
@@ -219,7 +219,7 @@ class Runtime:
         lang: str,
         channel: str,
         applied: _Applied,
-        now: dt.datetime | None = None,
+        now: dt.datetime,
     ) -> tuple[Reply, ...]:
         """Fill in what the pure engine cannot know: the lead's reference and contact term, the
         deployment's organisation, retention periods and the channel for the notices."""
@@ -233,7 +233,7 @@ class Runtime:
                 lang
             ),
         }
-        if applied.lead_ref and now is not None:
+        if applied.lead_ref:
             values["lead_ref"] = applied.lead_ref
             values["follow_up"] = str(applied.follow_up)
             values["follow_up_date"] = _date(add_working_days(now, applied.follow_up), lang)
@@ -272,11 +272,7 @@ class Runtime:
     def follow_up_days(self, pilot: str) -> int:
         """Working days within which the lead's contact persons promise to answer."""
         people = self.contacts.get(pilot) or self.contacts.get(self.content.fallback_pilot.id)
-        return (
-            min((p.follow_up_days for p in people), default=DEFAULT_FOLLOW_UP_DAYS)
-            if people
-            else DEFAULT_FOLLOW_UP_DAYS
-        )
+        return min((p.follow_up_days for p in people or ()), default=DEFAULT_FOLLOW_UP_DAYS)
 
     async def _status(self, db: AsyncSession, user_key: str, lang: str) -> Reply:
         """/status: what became of this user's requests (asked of the database, not the engine)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.content.models import Flow, Pilot
+from bot.content.models import Flow, Pilot, Programme
 
 __all__ = ["Route", "find_routes", "route"]
 
@@ -46,13 +46,8 @@ def route(pilots: Mapping[str, Pilot], flow: Flow, answers: Mapping[str, str]) -
     )
     scored: list[tuple[float, Pilot, str]] = []
     for pilot in pilots.values():
-        if pilot.fallback or province not in pilot.provinces:
-            continue
-        fits = [
-            p
-            for p in pilot.programmes
-            if p.field == field and (level == p.level or level not in ("ad", "bachelor"))
-        ]
+        # A lead needs both the field and the region; the route finder may do with less.
+        fits = _fitting(pilot, field, level, province) if field and province else []
         if not fits:
             continue
         score = 3.0 + (1.0 if fits[0].level == level else 0.5)
@@ -87,19 +82,24 @@ def find_routes(
 
     "weet ik nog niet" for the level fits every level; an unknown province fits every region.
     """
-    found: list[tuple[float, Pilot]] = []
-    for pilot in pilots.values():
-        if pilot.fallback:
-            continue
-        if province and province not in pilot.provinces:
-            continue
-        fits = [
-            p
-            for p in pilot.programmes
-            if (not field or p.field == field)
-            and (level not in ("ad", "bachelor") or p.level == level)
-        ]
-        if fits:
-            found.append((_STATUS_BONUS[pilot.status], pilot))
+    found = [
+        (_STATUS_BONUS[pilot.status], pilot)
+        for pilot in pilots.values()
+        if _fitting(pilot, field, level, province)
+    ]
     found.sort(key=lambda t: (-t[0], t[1].id))
     return [p for _, p in found]
+
+
+def _fitting(
+    pilot: Pilot, field: str | None, level: str | None, province: str | None
+) -> list[Programme]:
+    """The pilot's programmes for this field and level in this province; None fits anything."""
+    if pilot.fallback or (province and province not in pilot.provinces):
+        return []
+    return [
+        p
+        for p in pilot.programmes
+        if (not field or p.field == field)
+        and (level not in ("ad", "bachelor") or p.level == level)
+    ]
