@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     kb_margin: float = Field(default=_KB.margin, ge=0, le=200)
     kb_known: float = Field(default=_KB.known, ge=0, le=1)
     kb_suggest_known: float = Field(default=_KB.suggest_known, ge=0, le=1)
+    kb_likely_score: float = Field(default=_KB.likely, ge=0, le=1000)
+    kb_likely_margin: float = Field(default=_KB.likely_margin, ge=0, le=200)
+    kb_likely_known: float = Field(default=_KB.likely_known, ge=0, le=1)
+    kb_likely_covers: float = Field(default=_KB.likely_covers, ge=0, le=1)
+    kb_outside_margin: float = Field(default=_KB.outside_margin, ge=0, le=200)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # json: one JSON object per line, for log collectors (Loki, ELK, journald + jq).
@@ -158,11 +163,16 @@ class Settings(BaseSettings):
     @property
     def thresholds(self) -> Thresholds:
         return Thresholds(
-            self.kb_answer_score,
-            self.kb_suggest_score,
-            self.kb_margin,
-            self.kb_known,
-            self.kb_suggest_known,
+            answer=self.kb_answer_score,
+            suggest=self.kb_suggest_score,
+            margin=self.kb_margin,
+            known=self.kb_known,
+            suggest_known=self.kb_suggest_known,
+            likely=self.kb_likely_score,
+            likely_margin=self.kb_likely_margin,
+            likely_known=self.kb_likely_known,
+            likely_covers=self.kb_likely_covers,
+            outside_margin=self.kb_outside_margin,
         )
 
     @property

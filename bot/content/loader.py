@@ -19,7 +19,17 @@ from pydantic import BaseModel, ValidationError
 
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, iter_eq
-from bot.content.models import LANGS, PLACEHOLDER, Entry, Flow, Messages, Pilot, Step, Text
+from bot.content.models import (
+    LANGS,
+    PLACEHOLDER,
+    Entry,
+    Flow,
+    Messages,
+    Outside,
+    Pilot,
+    Step,
+    Text,
+)
 from bot.engine.knowledge import FuzzyIndex, Thresholds
 from bot.engine.text import fold
 
@@ -51,7 +61,7 @@ REQUIRED_KNOWLEDGE = frozenset(
     samenwerking-hogeschool voordelen-hogeschool over-deze-bot privacy contact meer-informatie
     """.split()
 )
-SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml"}
+SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml", "outside.yaml"}
 PLACEHOLDERS = {
     "lead_ref",
     "verdict",
@@ -311,6 +321,33 @@ def _load_flows(root: Path, errors: list[str]) -> dict[str, Flow]:
     return flows
 
 
+def _load_outside(root: Path, entries: Mapping[str, Entry], errors: list[str]) -> tuple[str, ...]:
+    """knowledge/outside.yaml (optional): out-of-scope examples, in both languages.
+
+    A question that is also an entry's example would cancel that example out: an error.
+    """
+    name = "knowledge/outside.yaml"
+    path = root / name
+    if not path.exists():
+        return ()
+    outside = _model(Outside, _read(path, root, errors), name, errors)
+    if outside is None:
+        return ()
+    owner = {
+        fold(q): e.id
+        for e in entries.values()
+        for q in (e.title.nl, e.title.en, *e.questions.nl, *e.questions.en)
+    }
+    for lang in LANGS:
+        for j, q in enumerate(getattr(outside.questions, lang)):
+            if fold(q) in owner:
+                errors.append(
+                    f"{name}: questions.{lang}[{j}]: {q!r} is an example of entry "
+                    f"{owner[fold(q)]!r}; a question is either answered or out of scope"
+                )
+    return (*outside.questions.nl, *outside.questions.en)
+
+
 def _load_knowledge(root: Path, errors: list[str]) -> tuple[dict[str, Entry], list[list[str]]]:
     entries: dict[str, Entry] = {}
     where: dict[str, str] = {}
@@ -465,12 +502,17 @@ def index_inputs(entries: Iterable[Entry]) -> tuple[dict[str, list[str]], dict[s
 
 
 def build_index(
-    entries: Iterable[Entry], synonyms: Sequence[Sequence[str]], thresholds: Thresholds
+    entries: Iterable[Entry],
+    synonyms: Sequence[Sequence[str]],
+    thresholds: Thresholds,
+    outside: Sequence[str] = (),
 ) -> FuzzyIndex:
     entries = list(entries)
     examples, bodies = index_inputs(entries)
     audiences = {e.id: e.audiences for e in entries}
-    return FuzzyIndex(examples, synonyms, thresholds, bodies=bodies, audiences=audiences)
+    return FuzzyIndex(
+        examples, synonyms, thresholds, bodies=bodies, audiences=audiences, outside=outside
+    )
 
 
 def _version(root: Path) -> str:
@@ -499,6 +541,7 @@ def load_content(root: Path | None = None, thresholds: Thresholds | None = None)
         if messages is not None:
             _check_placeholders(dict(messages), f"flows/{MESSAGES_FILE}", errors)
     entries, synonyms = _load_knowledge(root, errors)
+    outside = _load_outside(root, entries, errors)
     pilots = _load_pilots(root, flows, errors)
     for group, ids in messages.topics.items() if messages else ():
         if group != "algemeen" and group not in flows:
@@ -523,7 +566,7 @@ def load_content(root: Path | None = None, thresholds: Thresholds | None = None)
         flows=MappingProxyType(flows),
         messages=messages,
         knowledge=MappingProxyType(entries),
-        index=build_index(entries.values(), synonyms, thresholds or Thresholds()),
+        index=build_index(entries.values(), synonyms, thresholds or Thresholds(), outside),
         pilots=MappingProxyType(pilots),
         version=_version(root),
     )

@@ -402,6 +402,12 @@ class Questions(_Frozen):
     en: tuple[str, ...] = Field(min_length=1)
 
 
+class Outside(_Frozen):
+    """knowledge/outside.yaml: questions the assistant does not answer, near misses included."""
+
+    questions: Questions
+
+
 class Entry(_Frozen):
     """One knowledge entry: example questions, an answer, its sources."""
 
