@@ -329,3 +329,22 @@ def test_the_likely_band_shows_the_answer_with_a_hedge_and_alternatives() -> Non
     assert [b.id for b in reply.buttons][: len(found.ids) - 1] == [
         f"kb:{i}" for i in found.ids[1:]
     ]
+
+
+def test_an_answer_names_its_linked_source_and_counts_the_rest(content: Content) -> None:
+    """A phone screen fits the answer, not a list of five source titles: the reply names the
+    linked source, counts the others, and links it."""
+    from bot.engine.engine import handle
+    from bot.engine.types import Inbound
+    from tests.conftest import NOW
+
+    entry = max(content.knowledge.values(), key=lambda e: len({s.label for s in e.sources}))
+    labels = list(dict.fromkeys(s.label for s in entry.sources))
+    assert len(labels) > 2
+    linked = next(s for s in entry.sources if s.url)
+    reply = handle(content, None, Inbound.from_text(entry.questions.nl[0]), NOW).replies[0]
+    assert entry.answer.nl.split("\n")[0] in reply.text
+    assert f"Meer lezen: {linked.url}" in reply.text
+    source_line = next(line for line in reply.text.split("\n") if line.startswith("Bron:"))
+    assert source_line.endswith(f"{linked.label} (+{len(labels) - 1})")
+    assert sum(label in source_line for label in labels) == 1

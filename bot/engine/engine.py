@@ -451,12 +451,18 @@ class _Turn:
             self.start_contact()
             return
         entry = self.c.knowledge[entry_id]
-        sources = "; ".join(dict.fromkeys(s.label for s in entry.sources))
+        linked = next(((s.label, s.url) for s in entry.sources if s.url), None)
+        # The linked source by name, the others counted: a list of labels would push the
+        # answer past a phone screen (all of them are in the YAML and `mkbroute ask`).
+        labels = list(
+            dict.fromkeys([*([linked[0]] if linked else []), *(s.label for s in entry.sources)])
+        )
+        sources = labels[0] + (f" (+{len(labels) - 1})" if len(labels) > 1 else "")
         body = f"{entry.answer.get(self.lang)}\n\n{self.msg('kb_source', sources=sources)}"
         if alternatives:
             body = f"{self.msg('kb_likely')}\n\n{body}"
-        if url := next((s.url for s in entry.sources if s.url), None):
-            body += f"\n{self.msg('kb_read_more', url=url)}"
+        if linked is not None:
+            body += f"\n{self.msg('kb_read_more', url=linked[1])}"
         if self.s.asking:
             body += f"\n\n{self.msg('kb_more')}"
         buttons = [Button(f"kb:{a}", self.entry_title(a)) for a in alternatives]

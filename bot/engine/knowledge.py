@@ -301,7 +301,7 @@ class FuzzyIndex:
         shared: dict[int, float] = {}
         covered: dict[int, float] = {}
         in_body: dict[str, float] = {}
-        known_by: list[tuple[float, frozenset[str]]] = []
+        known_by: list[tuple[float, tuple[frozenset[str], ...]]] = []
         q_total = 0.0
         q_known = 0.0
         for q in sorted(query):  # a fixed order keeps float sums identical run to run
@@ -311,7 +311,7 @@ class FuzzyIndex:
             # A word only the out-of-scope examples use ("isolatie") is not known.
             if any(self._knows[w] - {OUTSIDE} for w, _ in similar):
                 q_known += weight
-            known_by.append((weight, frozenset().union(*(self._knows[w] for w, _ in similar))))
+            known_by.append((weight, tuple(self._knows[w] for w, _ in similar)))
             for entry in sorted({e for w, _ in similar for e in self._body.get(w, ())}):
                 in_body[entry] = in_body.get(entry, 0.0) + weight
             best: dict[int, tuple[float, float]] = {}
@@ -355,7 +355,10 @@ class FuzzyIndex:
                 if audience in self._audiences.get(e, ()):
                     final[e] += self.audience_points
         ranked = sorted(final.items(), key=lambda kv: (-kv[1], kv[0]))
-        covers = {e: sum(w for w, by in known_by if e in by) / q_total for e, _ in ranked[:3]}
+        covers = {
+            e: sum(w for w, by in known_by if any(e in k for k in by)) / q_total
+            for e, _ in ranked[:3]
+        }
         return Ranking(ranked, q_known / q_total, covers, len(query))
 
     def lookup(self, text: str, lang: str, audience: str | None = None) -> Lookup:
@@ -391,7 +394,7 @@ class FuzzyIndex:
             and known >= t.likely_known
             and covers >= t.likely_covers
         ):
-            close = tuple(i for i, _ in ranked[1:3])
+            close = tuple(i for i, s in ranked[1:3] if s >= t.suggest)
             return Lookup("likely", (top_id, *close), top, others)
         if top >= t.suggest and known >= t.suggest_known:
             close = tuple(i for i, s in ranked[:3] if s >= t.suggest and top - s < 20)
