@@ -33,6 +33,8 @@ HOSTILE = [
     "NUL\x00and\x01\x1fcontrols",
     "x" * 40_000,
     "Zoë Ørsted",
+    "Bakkerij\uffff de Ster\ufffe",  # XML 1.0 forbids these: one made every XLSX unreadable
+    "\ufdd0\U0010ffffHoek",
 ]
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "|")
 
@@ -87,7 +89,8 @@ def test_csv_parses_back_with_every_trigger_quoted(content: Content) -> None:
         assert not cell.lstrip().startswith(TRIGGERS)
     assert parsed[1][name_col] == "'=1+1"
     assert parsed[12][name_col] == "'=1+1"  # the fullwidth ＝ became = and was caught
-    assert parsed[-1][name_col] == "Zoë Ørsted"
+    assert parsed[17][name_col] == "Zoë Ørsted"
+    assert parsed[-2][name_col] == "Bakkerij de Ster" and parsed[-1][name_col] == "Hoek"
     assert parsed[16][name_col].endswith("[afgekort]")
     phone = parsed[1][headers.index("Telefoon")]
     assert phone == "'+31612345678"  # readable, and not a number or a formula

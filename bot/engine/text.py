@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["clean_input", "fill", "fold", "scrub"]
+__all__ = ["clean_input", "fill", "fold", "noncharacter", "scrub"]
 
 # Control characters (Cc) and format characters (Cf: bidi overrides, zero-width joiners...) can
 # hide or reorder text in a staff export; they never belong in an answer.
@@ -17,11 +17,20 @@ _EMAIL_LIKE = re.compile(r"\S+@\S+")
 _PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 
 
+def noncharacter(ch: str) -> bool:
+    """U+FDD0..U+FDEF and U+xFFFE/U+xFFFF: never text, and forbidden in XML (an XLSX with one
+    does not open)."""
+    cp = ord(ch)
+    return 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE
+
+
 def clean_input(text: str) -> str:
-    """NFKC-normalise, drop control and bidi characters, collapse white space."""
+    """NFKC-normalise, drop control, bidi and non-characters, collapse white space."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(" " if ch in "\t\n\r" else ch for ch in text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in _DROP)
+    text = "".join(
+        ch for ch in text if unicodedata.category(ch) not in _DROP and not noncharacter(ch)
+    )
     return _SPACE.sub(" ", text).strip()
 
 

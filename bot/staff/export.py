@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.bundle import Content
+from bot.engine.text import noncharacter
 from bot.store.models import AuditRow, LeadRow, OutboxRow
 
 __all__ = ["MAX_CELL", "export_csv", "export_leads", "export_xlsx", "safe_cell", "table"]
@@ -34,7 +35,8 @@ def safe_cell(value: object) -> str:
     text = "".join(
         " " if ch in "\t\r\n" else ch
         for ch in text
-        if ch in "\t\r\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co")
+        if ch in "\t\r\n"
+        or (unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co") and not noncharacter(ch))
     )
     if len(text) > MAX_CELL:
         text = text[: MAX_CELL - len(TRUNCATED)] + TRUNCATED
