@@ -32,6 +32,7 @@ from bot.settings import Settings
 from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
+from bot.staff.outbox import outbox_lines, retry_outbox
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
 from bot.store.db import create_engine, make_sessionmaker, schema_revision, upgrade_schema
 from bot.store.lock import AlreadyRunning, InstanceLock
@@ -285,6 +286,24 @@ async def _purge(settings: Settings) -> int:
     return 0
 
 
+async def _outbox(settings: Settings, args: argparse.Namespace) -> int:
+    """``mkbroute outbox list|retry [--dead] [REF]``."""
+    ref = args.ref.strip() if args.ref else None
+    engine = create_engine(settings.db_url)
+    try:
+        await upgrade_schema(engine)
+        async with make_sessionmaker(engine)() as db, db.begin():
+            if args.action == "list":
+                lines = await outbox_lines(db, args.dead, ref)
+                print("\n".join(lines) if lines else "Nothing waiting in the outbox.")
+                return 0
+            count = await retry_outbox(db, dt.datetime.now(dt.UTC), args.dead, ref)
+    finally:
+        await engine.dispose()
+    print(f"{count} deliveries are due now; a running bot or `mkbroute dispatch` sends them.")
+    return 0
+
+
 async def _erase(settings: Settings, ref: str) -> int:
     """``mkbroute erase REF``: staff erase the person behind a lead (on their request)."""
     content = _content(settings)
@@ -302,9 +321,11 @@ async def _erase(settings: Settings, ref: str) -> int:
     finally:
         await engine.dispose()
     shared = ", ".join(dict.fromkeys(erased.delivered_to)) or "nobody"
+    maybe = ", ".join(dict.fromkeys(erased.maybe_to))
+    in_flight = f"; it was being sent to {maybe} (it may have arrived)" if maybe else ""
     print(
-        f"Erased {ref}: {sum(erased.counts.values())} rows; it had been sent to {shared}, "
-        "who will be told."
+        f"Erased {ref}: {sum(erased.counts.values())} rows; it had been sent to {shared}"
+        f"{in_flight}; whoever had it will be told."
     )
     return 0
 
@@ -449,6 +470,10 @@ def _parser() -> argparse.ArgumentParser:
     lead.add_argument("ref", help="the lead reference, e.g. L-2026-000123")
     erase = sub.add_parser("erase", help="erase everything about the person behind a lead")
     erase.add_argument("ref", help="the lead reference, e.g. L-2026-000123")
+    outbox = sub.add_parser("outbox", help="deliveries that wait or died; put them back")
+    outbox.add_argument("action", choices=["list", "retry"], help="show them, or make them due")
+    outbox.add_argument("ref", nargs="?", default=None, help="only this lead reference")
+    outbox.add_argument("--dead", action="store_true", help="include dead letters")
     sub.add_parser("webhook", help="run the Telegram bot behind a webhook")
     sub.add_parser(
         "doctor", help="check settings, database, content and contacts (changes nothing)"
@@ -512,6 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_purge(settings))
     if args.command == "erase":
         return asyncio.run(_erase(settings, args.ref))
+    if args.command == "outbox":
+        return asyncio.run(_outbox(settings, args))
     if args.command == "dispatch":
         configure(settings.log_level, _secrets(settings), settings.log_format)
         asyncio.run(_dispatch(settings))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, make_url, text
+from sqlalchemy import URL, func, make_url, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -24,9 +24,11 @@ from sqlalchemy.pool import NullPool
 from bot.content.bundle import Content
 from bot.content.loader import ContentError, content_warnings, load_content
 from bot.handoff.contacts import ContactsError
+from bot.handoff.outbox import SENDER_PREFIX
 from bot.handoff.service import contacts_for
 from bot.settings import Settings
 from bot.store.db import alembic_config, schema_revision
+from bot.store.models import LeadRow, OutboxRow
 
 __all__ = [
     "DB_TIMEOUT",
@@ -36,6 +38,7 @@ __all__ = [
     "check_contacts",
     "check_content",
     "check_database",
+    "check_outbox",
     "check_settings",
     "check_telegram",
     "check_webhook",
@@ -150,6 +153,56 @@ async def check_database(settings: Settings, seconds: float = DB_TIMEOUT) -> Che
     finally:
         await engine.dispose()
     return _schema(current, head)
+
+
+async def check_outbox(settings: Settings, seconds: float = DB_TIMEOUT) -> Check:
+    """Deliveries held back by our own side (SMTP login, relay, configuration), dead letters,
+    and leads nobody could be reached for. Run after the database check passed."""
+    url = make_url(settings.db_url)
+    engine = _read_only_engine(url, _sqlite_path(url), seconds)
+    try:
+        async with asyncio.timeout(seconds), engine.connect() as conn:
+            blocked = await conn.scalar(
+                select(func.count(OutboxRow.id)).where(
+                    OutboxRow.status == "pending", OutboxRow.last_error.startswith(SENDER_PREFIX)
+                )
+            )
+            reason = await conn.scalar(
+                select(OutboxRow.last_error)
+                .where(
+                    OutboxRow.status == "pending", OutboxRow.last_error.startswith(SENDER_PREFIX)
+                )
+                .order_by(OutboxRow.id.desc())
+                .limit(1)
+            )
+            dead = await conn.scalar(
+                select(func.count(OutboxRow.id)).where(OutboxRow.status == "dead")
+            )
+            lost = await conn.scalar(
+                select(func.count(LeadRow.id)).where(LeadRow.status == "undeliverable")
+            )
+    finally:
+        await engine.dispose()
+    if blocked:
+        return Check(
+            "outbox",
+            "error",
+            f"{blocked} bezorging(en) wachten omdat versturen aan onze kant mislukt; herstel de "
+            "instelling en voer `mkbroute outbox retry` uit",
+            f"{blocked} deliveries wait because sending fails on our side; fix the setting and "
+            "run `mkbroute outbox retry`",
+            (str(reason)[len(SENDER_PREFIX) :],),
+        )
+    if dead or lost:
+        return Check(
+            "outbox",
+            "warn",
+            f"{dead} mislukte bezorging(en), {lost} aanvraag/aanvragen bij niemand aangekomen; "
+            "zie `mkbroute outbox list --dead`",
+            f"{dead} dead deliveries, {lost} leads that reached nobody; see "
+            "`mkbroute outbox list --dead`",
+        )
+    return Check("outbox", "ok", "niets blijft hangen", "nothing is stuck")
 
 
 def _schema(current: str | None, head: str | None) -> Check:
@@ -328,7 +381,19 @@ def check_webhook(settings: Settings) -> Check:
             f"MKBROUTE_WEBHOOK_URL {url}: Telegram gebruikt alleen poort {allowed}",
             f"MKBROUTE_WEBHOOK_URL {url}: Telegram only uses port {allowed}",
         )
-    return Check("webhook", "ok", f"{url}, met geheim", f"{url}, with a secret")
+    if settings.webhook_path.startswith("/healthz"):
+        return Check(
+            "webhook",
+            "error",
+            f"MKBROUTE_WEBHOOK_URL {url}: het pad /healthz is voor de gezondheidscheck",
+            f"MKBROUTE_WEBHOOK_URL {url}: the path /healthz is taken by the health check",
+        )
+    return Check(
+        "webhook",
+        "ok",
+        f"{url}, met geheim; updates komen binnen op pad {settings.webhook_path}",
+        f"{url}, with a secret; updates arrive at path {settings.webhook_path}",
+    )
 
 
 def check_admins(settings: Settings) -> Check:
@@ -367,6 +432,12 @@ async def run_checks(settings: Settings, seconds: float = DB_TIMEOUT) -> list[Ch
         database = await check_database(settings, seconds)
     except Exception as exc:  # see _guarded
         database = _failed("database", exc)
+    outbox: list[Check] = []
+    if database.status == "ok":
+        try:
+            outbox.append(await check_outbox(settings, seconds))
+        except Exception as exc:  # see _guarded
+            outbox.append(_failed("outbox", exc))
     content: Content | None = None
     try:
         loaded, content = check_content(settings)
@@ -375,6 +446,7 @@ async def run_checks(settings: Settings, seconds: float = DB_TIMEOUT) -> list[Ch
     return [
         _guarded("settings", lambda: check_settings(settings)),
         database,
+        *outbox,
         loaded,
         _guarded("contacts", lambda: check_contacts(settings, content)),
         _guarded("telegram", lambda: check_telegram(settings)),

@@ -152,6 +152,8 @@ class Erased:
 
     counts: dict[str, int] = field(default_factory=dict)
     delivered_to: list[str] = field(default_factory=list)
+    # Pilots whose delivery was in flight: the lead may or may not have arrived.
+    maybe_to: list[str] = field(default_factory=list)
 
 
 async def erase_user(
@@ -160,31 +162,38 @@ async def erase_user(
     """Erase every trace of one user in the open transaction ``db``.
 
     A lead that already reached a pilot keeps a tombstone (reference and pilot, no personal
-    data) so that the contacts who received it are told the person withdrew.
+    data) so that the contacts who received it are told the person withdrew. A delivery in
+    flight (``sending``: a slow mail server may hold it for its whole timeout) counts as
+    possibly sent: it is left to finish, and the erased notice to that contact is due once its
+    lease ends, so it arrives after the lead rather than before.
     """
     out = Erased()
     leads = (await db.scalars(select(LeadRow).where(LeadRow.user_key == user_key))).all()
     for lead in leads:
-        sent = (
+        reached = (
             await db.scalars(
-                select(OutboxRow).where(OutboxRow.lead_id == lead.id, OutboxRow.status == "sent")
+                select(OutboxRow)
+                .where(OutboxRow.lead_id == lead.id, OutboxRow.status.in_(("sent", "sending")))
+                .order_by(OutboxRow.id)
             )
         ).all()
         await db.execute(
-            delete(OutboxRow).where(
-                OutboxRow.lead_id == lead.id, OutboxRow.status.in_(("pending", "sending"))
-            )
+            delete(OutboxRow).where(OutboxRow.lead_id == lead.id, OutboxRow.status == "pending")
         )
-        if sent:
+        if reached:
             pilot = content.pilots.get(lead.pilot or "")
             if pilot is not None:
-                out.delivered_to.append(pilot.name.nl)
+                sure = any(r.status == "sent" and r.kind != "erased" for r in reached)
+                (out.delivered_to if sure else out.maybe_to).append(pilot.name.nl)
             seen: set[tuple[str, str]] = set()
-            for row in sent:
-                if (row.channel, row.target) in seen:
+            for row in reached:
+                if (row.channel, row.target) in seen or row.kind == "erased":
                     continue
                 seen.add((row.channel, row.target))
-                db.add(again(row, now, "erased"))
+                notice = again(row, now, "erased")
+                if row.status == "sending" and row.lease_until is not None:
+                    notice.next_attempt_at = max(now, row.lease_until)
+                db.add(notice)
             _tombstone(lead)
         else:
             await db.execute(delete(OutboxRow).where(OutboxRow.lead_id == lead.id))

@@ -46,7 +46,7 @@ from bot.store.models import (
     UnansweredRow,
 )
 
-__all__ = ["Result", "Runtime", "utcnow"]
+__all__ = ["Result", "Runtime", "WriteHealth", "db_error_code", "utcnow"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,35 @@ class _Conflict(Exception):
     pass
 
 
+@dataclass
+class WriteHealth:
+    """Whether the last messages could be stored: ``SELECT 1`` succeeds on a full disk or a
+    database another process holds locked, so /healthz asks this too."""
+
+    failures: int = 0  # in a row
+    code: str = ""
+    since: dt.datetime | None = None
+
+    def failed(self, code: str, now: dt.datetime) -> None:
+        if not self.failures:
+            self.since = now
+        self.failures += 1
+        self.code = code
+
+    def ok(self) -> None:
+        self.failures, self.code, self.since = 0, "", None
+
+
+def db_error_code(exc: BaseException) -> str:
+    """The driver's error code without its message: SQLite's name, PostgreSQL's SQLSTATE."""
+    orig = getattr(exc, "orig", None) or exc
+    for attr in ("sqlite_errorname", "sqlstate", "pgcode"):
+        code = getattr(orig, attr, None)
+        if isinstance(code, str) and code:
+            return code
+    return ""
+
+
 class Runtime:
     """Runs the pure engine inside one database transaction per inbound message."""
 
@@ -124,6 +153,7 @@ class Runtime:
         # enough queue turns into "probeer het zo nog eens" for whoever waited longest.
         sqlite = getattr(getattr(bind, "dialect", None), "name", "") == "sqlite"
         self._writer: asyncio.Lock | None = asyncio.Lock() if sqlite else None
+        self.writes = WriteHealth()
 
     def _lock(self, user_key: str) -> asyncio.Lock:
         lock = self._locks.get(user_key)
@@ -145,14 +175,24 @@ class Runtime:
         async with lock, self._writer or contextlib.nullcontext():
             try:
                 try:
-                    return await self._handle(user_key, inbound, channel, inbound_id)
+                    result = await self._handle(user_key, inbound, channel, inbound_id)
                 except _Conflict:
-                    return await self._handle(user_key, inbound, channel, inbound_id)
+                    result = await self._handle(user_key, inbound, channel, inbound_id)
+                self.writes.ok()
+                return result
             except _Duplicate:
                 return Result(replies=(), duplicate=True)
             except (SQLAlchemyError, OSError, _Conflict) as exc:
-                # Only the exception type: its text may quote parameters with personal data.
-                log.error("message not processed (%s); user asked to retry", type(exc).__name__)
+                # Only the type and the driver's error code (SQLITE_FULL, 53100): the message
+                # text may quote parameters with personal data.
+                code = db_error_code(exc)
+                self.writes.failed(code, self.clock())
+                log.error(
+                    "message not processed (%s%s); user asked to retry",
+                    type(exc).__name__,
+                    f", {code}" if code else "",
+                    extra={"event": "store_failed"},
+                )
                 lang = self._lang_hint(inbound)
                 text = self.content.messages.error_retry.get(lang)
                 return Result(replies=(Reply(text),), failed=True)
@@ -262,8 +302,11 @@ class Runtime:
         if inbound.kind == "button" and what == "erase:yes":
             erased = await erase_user(db, self.content, user_key, now, actor="user")
             if erased.delivered_to:
-                pilots = ", ".join(dict.fromkeys(erased.delivered_to))
+                pilots = ", ".join(dict.fromkeys([*erased.delivered_to, *erased.maybe_to]))
                 text = fill(m.erase_done_shared.get(lang), pilot=pilots)
+            elif erased.maybe_to:
+                pilots = ", ".join(dict.fromkeys(erased.maybe_to))
+                text = fill(m.erase_done_maybe.get(lang), pilot=pilots)
             else:
                 text = m.erase_done.get(lang)
             return Result(replies=(Reply(text),), events=({"type": "erased"},))

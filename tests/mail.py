@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -19,6 +21,11 @@ class Mailbox:
     messages: list[EmailMessage] = field(default_factory=list)
     mode: str = "accept"  # accept | 421 | 550
     bouncing: set[str] = field(default_factory=set)  # addresses that get 550 whatever the mode
+    gate: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
 
     async def handle_RCPT(
         self,
@@ -35,7 +42,19 @@ class Mailbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    def hold(self) -> None:
+        """Keep the next messages waiting in DATA (a slow server) until :meth:`release`."""
+        self.gate.clear()
+        self.arrived.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if not self.gate.is_set():
+            # The server runs in the controller's thread: wait there, not on the test's loop.
+            self.arrived.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 20)
         raw = envelope.content if isinstance(envelope.content, bytes) else b""
         message = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(message, EmailMessage)

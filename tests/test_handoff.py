@@ -348,3 +348,194 @@ async def test_staff_see_each_leads_delivery_status(world: World, content: Conte
     assert "Bakker Bouw B.V." in detail and "avans-bouwtalent" in detail
     assert "via email aan Contact Avans (avans-bouwtalent): dead" in detail
     assert "550" in detail and "via telegram aan Contact Avans (avans-bouwtalent): sent" in detail
+
+
+async def test_t28_erasure_while_the_lead_is_being_sent(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """T28: the user erases everything while a slow mail server holds the lead's e-mail.
+
+    The user is told the lead may have reached the pilot, the contact gets the lead and then
+    the erased notice, the Telegram card that had not started is never sent, and the
+    dispatcher finishes without an error.
+    """
+    import asyncio
+
+    ref = await make_lead(world)
+    world.mailbox.hold()
+    sending = asyncio.create_task(world.dispatcher.run_once(limit=1))
+    assert await asyncio.to_thread(world.mailbox.arrived.wait, 10)
+    key = "console:u1"
+    await world.runtime.handle(key, Inbound.from_text("/verwijder"))
+    done = await world.runtime.handle(key, Inbound.button("erase:yes"))
+    text = done.replies[0].text
+    assert "misschien" in text and "Avans" in text
+    world.mailbox.release()
+    await sending
+    tomb = await lead(world, ref)
+    assert tomb.status == "erased" and tomb.name is None and tomb.email is None
+    world.clock.advance(121)  # the notice waits for the in-flight delivery's lease
+    await world.dispatcher.run_once()
+    subjects = [m["Subject"] for m in world.mailbox.messages]
+    assert len(subjects) == 2 and all(ref in s for s in subjects)
+    notice = world.mailbox.messages[1].get_body(("plain",))
+    assert notice is not None and "verwijder" in notice.get_content().lower()
+    assert "Anna Bakker" not in notice.get_content()
+    assert not [s for s in world.botapi.sent if s.chat_id == 9001]  # the card never started
+    assert [(r.kind, r.channel, r.status) for r in await rows(world)] == [
+        ("lead", "email", "sent"),
+        ("erased", "email", "sent"),
+    ]
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def _smtp_with_login(box: Mailbox, password: str) -> tuple[Any, int]:
+    """A real SMTP server on 127.0.0.1 that offers AUTH and accepts only ``password``."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and data.password == password.encode()
+        return AuthResult(success=ok, handled=False)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=check,
+        auth_require_tls=False,
+        auth_required=False,  # offered, and the client logs in because it has a password
+    )
+    controller.start()
+    return controller, port
+
+
+async def test_t29_a_wrong_smtp_password_holds_leads_and_raises_the_alarm(
+    world: World, caplog: pytest.LogCaptureFixture, db_url: str, tmp_path: Any
+) -> None:
+    """T29: a rotated SMTP password (535) is our fault, not the contact's: the lead stays
+    queued (no dead letter, no fallback to the programme team), one ERROR is logged however
+    often it is retried, /healthz/delivery and `mkbroute doctor` turn red, and after the fix
+    `retry_outbox` sends everything."""
+    from bot.adapters.webhook import health
+    from bot.staff.outbox import outbox_lines, retry_outbox
+
+    box = Mailbox()
+    controller, port = _smtp_with_login(box, "new-secret")
+    try:
+        wrong = EmailChannel(
+            "127.0.0.1", port, "assistent@example.org", "bot", "old-secret", "none", 5
+        )
+        world.dispatcher.channels["email"] = wrong
+        ref = await make_lead(world)
+        for _ in range(3):
+            await world.dispatcher.run_once()
+            world.clock.advance(3600)
+        email = [r for r in await rows(world) if r.channel == "email"]
+        assert [(r.status, r.pilot) for r in email] == [("pending", "avans-bouwtalent")]
+        assert (email[0].last_error or "").startswith("sender: SMTP login refused (535)")
+        assert email[0].next_attempt_at <= world.clock.now + dt.timedelta(seconds=300)
+        assert (await lead(world, ref)).status == "delivered"  # the Telegram card arrived
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and "SMTP login refused" in errors[0].getMessage()
+        ok, report = await health(world.runtime.sessionmaker, world.clock.now)
+        assert ok and report["delivery"] == "failing" and report["outbox_blocked"] == 1
+        from bot.doctor import check_outbox
+        from bot.settings import Settings
+
+        settings = Settings(database_url=db_url, data_dir=tmp_path)
+        doctor = await check_outbox(settings)
+        assert doctor.status == "error" and "535" in doctor.details[0]
+        assert "mkbroute outbox retry" in doctor.nl
+        async with world.runtime.sessionmaker() as db:
+            listed = await outbox_lines(db)
+        assert len(listed) == 1 and ref in listed[0] and "535" in listed[0]
+        assert box.messages == []
+
+        world.dispatcher.channels["email"] = EmailChannel(
+            "127.0.0.1", port, "assistent@example.org", "bot", "new-secret", "none", 5
+        )
+        async with world.runtime.sessionmaker() as db, db.begin():
+            assert await retry_outbox(db, world.clock.now) == 1
+        await world.dispatcher.run_once()
+        assert [m["To"] for m in box.messages] == ["avans@example.org"]
+        assert all(r.status == "sent" for r in await rows(world))
+        ok, report = await health(world.runtime.sessionmaker, world.clock.now)
+        assert report["delivery"] == "ok" and report["outbox_blocked"] == 0
+        assert (await check_outbox(settings)).status == "ok"
+        assert any("work again" in r.getMessage() for r in caplog.records)
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("broken", ["unreachable", "not configured"])
+async def test_t29_an_unreachable_relay_or_missing_channel_never_dead_letters(
+    world: World, broken: str
+) -> None:
+    """T29: a relay that does not answer, or contacts with e-mail while no SMTP is set up,
+    keep the lead waiting for the sender to be fixed instead of killing every delivery."""
+    import socket
+
+    if broken == "unreachable":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed = int(probe.getsockname()[1])  # nothing listens here once closed
+        world.dispatcher.channels["email"] = EmailChannel(
+            "127.0.0.1", closed, "assistent@example.org", security="none", timeout=2
+        )
+    else:
+        del world.dispatcher.channels["email"]
+    world.botapi.add_fault("sendMessage", Fault("forbidden"))  # Telegram: the contact's fault
+    ref = await make_lead(world)
+    await world.dispatcher.run_once()
+    outbox = await rows(world)
+    assert [(r.channel, r.status) for r in outbox] == [("email", "pending"), ("telegram", "dead")]
+    assert (outbox[0].last_error or "").startswith("sender: ")
+    assert (await lead(world, ref)).status == "queued"
+
+
+def test_t29_mkbroute_outbox_lists_and_requeues_held_deliveries(tmp_path: Any) -> None:
+    """T29: staff see why a lead waits (`mkbroute outbox list`) and put it back in the queue
+    after fixing the relay (`mkbroute outbox retry`), on the real command line."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = int(probe.getsockname()[1])
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text(
+        "contacts:\n  programmateam:\n    - {name: Team, email: team@example.org}\n",
+        encoding="utf-8",
+    )
+    env = dict(
+        MKBROUTE_CONTACTS_FILE=str(contacts),
+        MKBROUTE_SMTP_HOST="127.0.0.1",
+        MKBROUTE_SMTP_PORT=str(closed),
+        MKBROUTE_SMTP_SECURITY="none",
+        MKBROUTE_SMTP_FROM="assistent@example.org",
+        MKBROUTE_DISPATCH_INTERVAL="0.2",
+    )
+    lines: list[object] = [{"user": "z", "button": b} for b in AVANS]
+    lines += [
+        {"user": "z", "text": "Zoë Jansen"},
+        {"user": "z", "text": "Jansen Bouw"},
+        {"user": "z", "button": "c:kanaal:email"},
+        {"user": "z", "text": "zoe@example.org"},
+        {"user": "z", "button": "confirm"},
+        {"user": "z", "text": "/status"},
+    ]
+    out = chat_jsonl(tmp_path, lines, **env)
+    ref = out[-2]["events"][-1]["ref"]
+    assert "niemand aangekomen" not in out[-1]["replies"][0]["text"]
+    listed = mkbroute(tmp_path, "outbox", "list", **env)
+    assert listed.returncode == 0 and ref in listed.stdout
+    assert "sender: SMTP relay unreachable" in listed.stdout and "pending" in listed.stdout
+    again = mkbroute(tmp_path, "outbox", "retry", ref, **env)
+    assert again.returncode == 0 and again.stdout.startswith("1 deliveries are due now")
+    nothing = mkbroute(tmp_path, "outbox", "list", "L-0000-000000", **env)
+    assert "Nothing waiting" in nothing.stdout and "Traceback" not in nothing.stderr

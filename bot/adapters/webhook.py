@@ -15,6 +15,7 @@ import datetime as dt
 import hmac
 import json
 import logging
+import re
 import signal
 from http import HTTPStatus
 from typing import Any
@@ -26,6 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import Application
 
+from bot.handoff.outbox import SENDER_PREFIX
+from bot.runtime import WriteHealth
 from bot.settings import Settings
 from bot.store.models import OutboxRow
 
@@ -39,10 +42,19 @@ DRAIN_SECONDS = 8.0  # finish in-flight updates on SIGTERM, inside a 10 s stop b
 
 
 async def health(
-    sessionmaker: async_sessionmaker[AsyncSession], now: dt.datetime
+    sessionmaker: async_sessionmaker[AsyncSession],
+    now: dt.datetime,
+    writes: WriteHealth | None = None,
 ) -> tuple[bool, dict[str, Any]]:
-    """Is the database reachable, and how far behind is the outbox?"""
+    """Is the database reachable and storing messages, and how far behind is the outbox?"""
     report: dict[str, Any] = {"process": "ok"}
+    if writes is not None and writes.failures:
+        # SELECT 1 works on a full disk or a database locked by another process: the last
+        # messages could not be stored, so this worker is not healthy until one is.
+        report["database"] = "not storing"
+        report["write_error"] = writes.code or "unknown"
+        report["write_failures"] = writes.failures
+        return False, report
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT), sessionmaker() as db:
             await db.execute(text("SELECT 1"))
@@ -52,6 +64,11 @@ async def health(
                     select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(waiting)
                 )
             ).one()
+            blocked = await db.scalar(
+                select(func.count(OutboxRow.id)).where(
+                    OutboxRow.status == "pending", OutboxRow.last_error.startswith(SENDER_PREFIX)
+                )
+            )
     except Exception as exc:  # whatever broke, the answer is "not healthy", not a traceback
         log.warning("health check: database unreachable (%s)", type(exc).__name__)
         report["database"] = "unreachable"
@@ -61,6 +78,10 @@ async def health(
     # min() keeps the column's type, so ``oldest`` is an aware UTC time like every stored one.
     age = (now - oldest).total_seconds() if oldest is not None else 0
     report["outbox_oldest_seconds"] = max(0, int(age))
+    # Deliveries held back by our own side (SMTP password, relay, configuration): the bot
+    # still talks to users, so /healthz stays 200; /healthz/delivery is the one to alert on.
+    report["outbox_blocked"] = int(blocked or 0)
+    report["delivery"] = "failing" if blocked else "ok"
     return True, report
 
 
@@ -118,6 +139,12 @@ class UpdateHandler(tornado.web.RequestHandler):
             self.shared.in_flight -= 1
             if self.shared.in_flight == 0:
                 self.shared.idle.set()
+        adapter = self.shared.app.bot_data.get("adapter")
+        if adapter is not None and update.update_id in adapter.unstored:
+            adapter.unstored.discard(update.update_id)
+            # "An update Telegram saw accepted is never lost": it was not stored, so say so.
+            log.warning("update %s not stored; Telegram will send it again", update.update_id)
+            raise tornado.web.HTTPError(HTTPStatus.SERVICE_UNAVAILABLE)
         log.debug("update %s processed", update.update_id, extra={"update_id": update.update_id})
         self.set_status(HTTPStatus.OK)
         self.finish()
@@ -138,7 +165,12 @@ class HealthHandler(tornado.web.RequestHandler):
             self.set_status(HTTPStatus.SERVICE_UNAVAILABLE)
             self.finish({"process": "starting" if sessionmaker is None else "stopping"})
             return
-        ok, report = await health(sessionmaker, dt.datetime.now(dt.UTC))
+        adapter = self.shared.app.bot_data.get("adapter")
+        runtime = getattr(adapter, "runtime", None)
+        writes = getattr(runtime, "writes", None)
+        ok, report = await health(sessionmaker, dt.datetime.now(dt.UTC), writes)
+        if self.request.path.endswith("/delivery"):
+            ok = ok and report.get("delivery") == "ok"
         self.set_status(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
         self.finish(report)
 
@@ -156,7 +188,9 @@ async def serve(
     """Start the application, register the webhook, serve until SIGINT/SIGTERM, then drain."""
     assert settings.webhook_url is not None and settings.webhook_secret is not None
     secret = settings.webhook_secret.get_secret_value()
-    path = settings.webhook_url.rstrip("/").rsplit("/", 1)[-1] or "telegram"
+    # The URL's own path, escaped: "https://bot.example.org" posts to "/", and a path with
+    # dots or several segments ("/bot/v1.telegram") must match exactly what Telegram calls.
+    route = re.escape(settings.webhook_path.rstrip("/")) + "/?"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -164,8 +198,9 @@ async def serve(
     shared = _Shared(app, secret)
     web = _WebApp(
         [
-            (rf"/{path}/?", UpdateHandler, {"shared": shared}),
             (r"/healthz", HealthHandler, {"shared": shared}),
+            (r"/healthz/delivery", HealthHandler, {"shared": shared}),
+            (route, UpdateHandler, {"shared": shared}),
         ]
     )
     server = tornado.httpserver.HTTPServer(web, max_body_size=MAX_BODY)

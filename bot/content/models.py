@@ -332,10 +332,12 @@ class Messages(_Frozen):
     erase_confirm: Text
     erase_done: Text
     erase_done_shared: Text
+    erase_done_maybe: Text
     erase_cancelled: Text
     btn_erase_yes: Text
     btn_erase_no: Text
     handoff_erased: Text
+    handoff_not_yours: Text
     status_line: Text
     status_expect: Text
     status_overdue: Text

@@ -1,7 +1,8 @@
 """Delivery channels: e-mail over SMTP and Telegram messages to a contact's chat.
 
-A channel either delivers, or raises :class:`Transient` (try again later) or :class:`Permanent`
-(this target will never work: dead-letter it and fall back).
+A channel either delivers, or raises :class:`Transient` (try again later), :class:`Permanent`
+(this recipient will never work: dead-letter it and fall back) or :class:`SenderBroken` (our
+side cannot send at all: credentials, relay, configuration; keep every row and alert).
 """
 
 from __future__ import annotations
@@ -14,11 +15,25 @@ from email.message import EmailMessage
 from typing import Literal, Protocol
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 
 from bot.handoff.card import Card
 
-__all__ = ["Channel", "EmailChannel", "Permanent", "TelegramChannel", "Transient"]
+__all__ = [
+    "Channel",
+    "EmailChannel",
+    "Permanent",
+    "SenderBroken",
+    "TelegramChannel",
+    "Transient",
+]
 
 
 class Transient(Exception):
@@ -32,6 +47,15 @@ class Transient(Exception):
 
 class Permanent(Exception):
     """This target cannot be reached: blocked chat, unknown address, rejected message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SenderBroken(Exception):
+    """Our side cannot send: wrong or rotated password, unreachable relay, a rejected sender,
+    a channel that is not configured. Not the recipient's fault: never dead-letter for it."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -97,12 +121,19 @@ class EmailChannel:
                     code = next(iter(refused.values()))[0]
                     raise _classify(code, "recipient refused")
         except smtplib.SMTPRecipientsRefused as exc:
+            # Only a refusal of the recipient says something about the recipient.
             code = next(iter(exc.recipients.values()))[0]
             raise _classify(code, "recipient refused") from None
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SenderBroken(f"SMTP login refused ({exc.smtp_code})") from None
+        except smtplib.SMTPSenderRefused as exc:
+            raise SenderBroken(f"SMTP sender address refused ({exc.smtp_code})") from None
         except smtplib.SMTPResponseException as exc:
-            raise _classify(exc.smtp_code, "SMTP error") from None
+            if 500 <= exc.smtp_code < 600:
+                raise SenderBroken(f"SMTP error ({exc.smtp_code})") from None
+            raise Transient(f"SMTP error ({exc.smtp_code})") from None
         except (smtplib.SMTPException, OSError) as exc:
-            raise Transient(f"SMTP connection: {type(exc).__name__}") from None
+            raise SenderBroken(f"SMTP relay unreachable ({type(exc).__name__})") from None
 
 
 def _classify(code: int, what: str) -> Transient | Permanent:
@@ -128,6 +159,8 @@ class TelegramChannel:
         try:
             sent = await self.bot.send_message(int(target), card.text[:4096], reply_markup=markup)
             return str(sent.message_id)
+        except InvalidToken:
+            raise SenderBroken("Telegram refused the bot token") from None
         except Forbidden:
             raise Permanent("the contact blocked the bot or never started it") from None
         except RetryAfter as exc:

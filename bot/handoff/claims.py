@@ -16,7 +16,7 @@ from bot.handoff.contacts import Contact
 from bot.handoff.outbox import deliveries
 from bot.store.models import LeadRow, OutboxRow
 
-__all__ = ["ClaimResult", "claim", "decline", "sent_cards"]
+__all__ = ["ClaimResult", "claim", "decline", "received", "sent_cards"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,29 @@ class ClaimResult:
     outcome: Literal["claimed", "already", "declined", "unknown"]
     by: str | None = None
     lead_id: int | None = None
+
+
+async def received(sessionmaker: async_sessionmaker[AsyncSession], ref: str, chat_id: int) -> bool:
+    """Did this Telegram chat get the lead's card? Only then may it claim or decline the lead.
+
+    References are sequential, so a contact of another pilot could otherwise forge a button
+    for any lead. An erased lead cannot be claimed or declined by anyone.
+    """
+    async with sessionmaker() as db:
+        found = await db.scalar(
+            select(OutboxRow.id)
+            .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
+            .where(
+                LeadRow.ref == ref,
+                LeadRow.status != "erased",
+                OutboxRow.channel == "telegram",
+                OutboxRow.target == str(chat_id),
+                OutboxRow.kind.in_(("lead", "reminder")),
+                OutboxRow.status == "sent",
+            )
+            .limit(1)
+        )
+    return found is not None
 
 
 async def claim(

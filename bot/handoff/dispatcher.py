@@ -15,21 +15,23 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content.bundle import Content
 from bot.engine.text import fill
 from bot.handoff.card import Card, LeadFacts, render
-from bot.handoff.channels import Channel, Permanent, Transient
+from bot.handoff.channels import Channel, Permanent, SenderBroken, Transient
 from bot.handoff.contacts import Contact
-from bot.handoff.outbox import again, deliveries
+from bot.handoff.outbox import SENDER_PREFIX, again, deliveries
 from bot.runtime import utcnow
 from bot.store.models import LeadRow, OutboxRow
 
 __all__ = ["Dispatcher", "facts", "working_days_between"]
 
 log = logging.getLogger(__name__)
+
+SENDER_MAX_DELAY = 300.0  # back-off cap while our own side cannot send
 
 
 class Dispatcher:
@@ -56,6 +58,7 @@ class Dispatcher:
         self.clock, self.jitter = clock, jitter
         self.lease, self.base_delay, self.max_delay = lease, base_delay, max_delay
         self.mail_domain = mail_domain
+        self.broken: dict[str, str] = {}  # channel -> why our side cannot send over it
 
     async def run_once(self, limit: int = 20) -> int:
         """Deliver what is due now; return how many deliveries were attempted."""
@@ -158,6 +161,10 @@ class Dispatcher:
             lead = await db.get(LeadRow, row.lead_id) if row else None
         if row is None or lead is None or lead.ref is None:
             return
+        if lead.status == "erased" and row.kind != "erased":
+            # The person withdrew before this delivery started: never send it now.
+            await self._drop(row_id, "the person erased their data")
+            return
         note = self.content.messages.handoff_reminder.get("nl") if row.kind == "reminder" else ""
         if row.kind == "erased":
             # The person withdrew: say so, and nothing else (the lead is only a tombstone now).
@@ -169,20 +176,51 @@ class Dispatcher:
         channel = self.channels.get(row.channel)
         try:
             if channel is None:
-                raise Permanent(f"channel {row.channel} is not configured")
+                raise SenderBroken(f"channel {row.channel} is not configured")
             external = await channel.send(row.target, card, message_id)
         except Transient as exc:
             await self._retry(row_id, exc)
+        except SenderBroken as exc:
+            # Our fault, not the recipient's: keep the row (and the lead) and raise the alarm.
+            self._broken(row.channel, exc.reason)
+            await self._retry(row_id, Transient(f"{SENDER_PREFIX}{exc.reason}"))
         except Permanent as exc:
             await self._dead(row_id, exc)
         else:
+            self._broken(row.channel, None)
             await self._sent(row_id, external)
+
+    def _broken(self, channel: str, reason: str | None) -> None:
+        """Log at ERROR when a channel breaks or its reason changes, once; and when it heals."""
+        before = self.broken.get(channel)
+        if reason == before:
+            return
+        if reason is None:
+            del self.broken[channel]
+            log.warning("deliveries over %s work again", channel, extra={"event": "sender_ok"})
+        else:
+            self.broken[channel] = reason
+            log.error(
+                "deliveries over %s are failing on our side: %s; rows stay queued until it is "
+                "fixed (mkbroute outbox list)",
+                channel,
+                reason,
+                extra={"event": "sender_broken"},
+            )
+
+    async def _drop(self, row_id: int, why: str) -> None:
+        async with self.sessionmaker() as db, db.begin():
+            await db.execute(delete(OutboxRow).where(OutboxRow.id == row_id))
+        log.info("outbox row %d dropped: %s", row_id, why, extra={"outbox_id": row_id})
 
     async def _sent(self, row_id: int, external: str | None) -> None:
         now = self.clock()
         async with self.sessionmaker() as db, db.begin():
             row = await db.get(OutboxRow, row_id)
-            assert row is not None
+            if row is None:
+                # Purged or erased while it was being sent: nothing left to record.
+                log.info("outbox row %d was sent but is gone", row_id)
+                return
             row.status, row.sent_at, row.lease_until = "sent", now, None
             row.external_id = external
             row.attempts += 1
@@ -200,12 +238,21 @@ class Dispatcher:
         now = self.clock()
         async with self.sessionmaker() as db, db.begin():
             row = await db.get(OutboxRow, row_id)
-            assert row is not None
+            lead = await db.get(LeadRow, row.lead_id) if row is not None else None
+            if row is None or (
+                lead is not None and lead.status == "erased" and row.kind != "erased"
+            ):
+                # Gone, or erased meanwhile: a retry would send a lead the person withdrew.
+                if row is not None:
+                    await db.delete(row)
+                return
             row.attempts += 1
+            # Once our own side is fixed, held rows should go out within minutes, not hours.
+            cap = SENDER_MAX_DELAY if exc.reason.startswith(SENDER_PREFIX) else self.max_delay
             if exc.retry_after is not None:
                 delay = exc.retry_after
             else:
-                backoff = min(self.max_delay, self.base_delay * 2 ** (row.attempts - 1))
+                backoff = min(cap, self.base_delay * 2 ** (row.attempts - 1))
                 delay = backoff * (0.5 + self.jitter())  # jitter spreads retries out
             row.status, row.lease_until = "pending", None
             row.next_attempt_at = now + dt.timedelta(seconds=delay)
@@ -222,7 +269,8 @@ class Dispatcher:
         now = self.clock()
         async with self.sessionmaker() as db, db.begin():
             row = await db.get(OutboxRow, row_id)
-            assert row is not None
+            if row is None:
+                return
             row.status, row.lease_until, row.last_error = "dead", None, exc.reason[:300]
             row.attempts += 1
             others = (
@@ -236,7 +284,7 @@ class Dispatcher:
             ).all()
             lead = await db.get(LeadRow, row.lead_id)
             fallback = self.content.fallback_pilot.id
-            if not others and lead is not None:
+            if not others and lead is not None and lead.status != "erased":
                 # Nothing else will reach anyone: hand the lead to the programme team.
                 added = False
                 if row.pilot != fallback:

@@ -8,7 +8,10 @@ from collections.abc import Iterable
 from bot.handoff.contacts import Contact
 from bot.store.models import OutboxRow
 
-__all__ = ["again", "deliveries"]
+__all__ = ["SENDER_PREFIX", "again", "deliveries"]
+
+# last_error of a row held back by our own sending side (counted by /healthz and doctor).
+SENDER_PREFIX = "sender: "
 
 
 def deliveries(
