@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def webhook_path(self) -> str:
+        """The path Telegram posts to: the webhook URL's own path, "/" when it has none."""
+        import urllib.parse
+
+        return urllib.parse.urlsplit(self.webhook_url or "").path.rstrip("/") or "/"
+
+    @property
     def thresholds(self) -> Thresholds:
         return Thresholds(
             answer=self.kb_answer_score,

@@ -187,6 +187,10 @@ def test_webhook_settings_must_be_complete_and_https() -> None:
     assert status(webhook_secret=secret) == "error"
     assert status(webhook_url="http://bot.example.org/telegram", webhook_secret=secret) == "error"
     assert status(webhook_url="https://bot.example.org:8080/t", webhook_secret=secret) == "error"
+    # T31: a URL without a path is fine (updates arrive at "/"); /healthz is taken.
+    bare = check_webhook(Settings(webhook_url="https://bot.example.org", webhook_secret=secret))
+    assert bare.status == "ok" and "path /" in bare.en
+    assert status(webhook_url="https://bot.example.org/healthz", webhook_secret=secret) == "error"
 
 
 @pytest.fixture

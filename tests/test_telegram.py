@@ -443,6 +443,29 @@ async def test_the_first_contact_to_claim_owns_the_lead(claims_bot: Bot, content
     assert "opgepakt" in bot.last()
 
 
+async def test_t30_a_contact_cannot_claim_a_lead_sent_to_someone_else(
+    claims_bot: Bot, content: Content
+) -> None:
+    """T30: references are sequential; the programme team's contact forges "claim" and
+    "decline" for Avans' lead. Refused, logged, nothing changes, and nobody is named."""
+    bot = claims_bot
+    ref = await lead_via_telegram(bot, USER)
+    await deliver(bot, content)
+    card = next(s for s in bot.state.sent if s.chat_id == 9001)
+    for data in (f"claim:{ref}", f"decline:{ref}", f"declinewhy:{ref}:regio"):
+        await bot.feed(bot.state.callback_update(9100, card.message_id, data, chat_id=9100))
+        assert "niet naar jou gestuurd" in bot.last(9100)
+    await bot.feed(bot.state.callback_update(9001, card.message_id, f"claim:{ref}", chat_id=9001))
+    await bot.feed(bot.state.callback_update(9100, card.message_id, f"claim:{ref}", chat_id=9100))
+    assert "Anouk" not in bot.last(9100)
+    runtime = bot.adapter.runtime
+    assert runtime is not None
+    async with runtime.sessionmaker() as db:
+        lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref))).one()
+    assert (lead.status, lead.claimed_by, lead.pilot) == ("claimed", "Anouk", "avans-bouwtalent")
+    assert not [s for s in bot.state.sent if s.chat_id == 9100 and ref in s.text and s.buttons]
+
+
 async def test_not_for_us_hands_the_lead_to_the_programme_team(
     claims_bot: Bot, content: Content
 ) -> None:

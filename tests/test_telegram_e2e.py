@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import TextIO
 
+import pytest
+
 from bot.content.bundle import Content
 from tests.botapi import TOKEN, FakeBotAPI, Fault, Sent
 from tests.conftest import cli_env, mkbroute
@@ -262,7 +264,10 @@ def test_webhook_mode_checks_the_secret_and_serves_updates(
             "database": "ok",
             "outbox_waiting": 0,
             "outbox_oldest_seconds": 0,
+            "outbox_blocked": 0,
+            "delivery": "ok",
         }
+        assert json.loads(get(f"http://127.0.0.1:{port}/healthz/delivery"))["delivery"] == "ok"
         assert post(url, body, good) == 200
         wait_text(api, USER, "digitale assistent")
         assert post(url, body, good) == 200  # Telegram retries: processed once
@@ -272,6 +277,117 @@ def test_webhook_mode_checks_the_secret_and_serves_updates(
         code, log = stop_bot(proc)
     assert code == 0, log[-3000:]
     assert secret not in log, "the webhook secret reached the log"
+
+
+@pytest.mark.parametrize("path", ["", "/bot/v1.telegram"])
+def test_t31_the_webhook_serves_the_urls_own_path(
+    api: FakeBotAPI, tmp_path: Path, path: str
+) -> None:
+    """T31: a webhook URL without a path (or with several segments and a dot) gets its
+    updates at exactly that path; before, the route was named after the host: all 404."""
+    port = free_port()
+    secret = "s3cret-token_for-tests"
+    url = f"http://127.0.0.1:{port}{path}"
+    proc = start_bot(
+        api,
+        tmp_path,
+        "webhook",
+        MKBROUTE_WEBHOOK_URL=url,
+        MKBROUTE_WEBHOOK_SECRET=secret,
+        MKBROUTE_WEBHOOK_LISTEN="127.0.0.1",
+        MKBROUTE_WEBHOOK_PORT=str(port),
+    )
+    try:
+        api.wait_for(lambda _: api.state.webhook == url, timeout=30)
+        update = {**api.state.message_update(USER, "/start"), "update_id": 501}
+        good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+        for _ in range(30):  # the server may need a moment after setWebhook
+            try:
+                status = post(url, json.dumps(update).encode(), good)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        assert status == 200
+        wait_text(api, USER, "digitale assistent")
+    finally:
+        code, log = stop_bot(proc)
+    assert code == 0, log[-3000:]
+
+
+def test_t32_an_update_that_cannot_be_stored_is_refused_so_telegram_sends_it_again(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """T32: another process holds the SQLite file locked. SELECT 1 still works, but nothing
+    can be stored: the webhook answers 503 (Telegram redelivers), /healthz says why (the
+    SQLite code, no personal data), and the redelivered update is answered once it is free."""
+    import sqlite3
+
+    port = free_port()
+    secret = "s3cret-token_for-tests"
+    url = f"http://127.0.0.1:{port}/telegram"
+    proc = start_bot(
+        api,
+        tmp_path,
+        "webhook",
+        MKBROUTE_WEBHOOK_URL=url,
+        MKBROUTE_WEBHOOK_SECRET=secret,
+        MKBROUTE_WEBHOOK_LISTEN="127.0.0.1",
+        MKBROUTE_WEBHOOK_PORT=str(port),
+    )
+    good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+    health = f"http://127.0.0.1:{port}/healthz"
+    try:
+        api.wait_for(lambda _: api.state.webhook == url, timeout=30)
+        first = {**api.state.message_update(USER, "/start"), "update_id": 601}
+        for _ in range(30):
+            try:
+                assert post(url, json.dumps(first).encode(), good) == 200
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        wait_text(api, USER, "digitale assistent")
+        holder = sqlite3.connect(tmp_path / "mkbroute.db", timeout=1)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            second = {**api.state.message_update(USER, "/help"), "update_id": 602}
+            assert post(url, json.dumps(second).encode(), good) == 503
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(health, timeout=10)
+            assert refused.value.code == 503
+            report = json.loads(refused.value.read())
+            assert report["database"] == "not storing" and report["write_error"] == "SQLITE_BUSY"
+        finally:
+            holder.rollback()
+            holder.close()
+        assert post(url, json.dumps(second).encode(), good) == 200  # Telegram's redelivery
+        wait_text(api, USER, "Zo werk ik")
+        assert post(health, b"", {}, method="GET") == 200
+    finally:
+        code, log = stop_bot(proc)
+    assert code == 0, log[-3000:]
+    assert "message not processed (OperationalError, SQLITE_BUSY)" in log
+    assert "/help" not in log
+
+
+def test_t33_one_users_rate_limit_does_not_hold_up_another(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """T33: Telegram tells the bot to wait 4 s before answering one user. Another user who
+    writes a second later is answered in the meantime, not after the wait (polling)."""
+    other = USER + 1
+    proc = start_bot(api, tmp_path)
+    try:
+        say(api, USER, "/start", "digitale assistent")
+        api.state.add_fault("sendMessage", Fault("retry_after", 4))
+        api.user_says(USER, "/help")
+        time.sleep(1.0)  # the first user's reply is now waiting out its 429
+        api.user_says(other, "/start")
+        late = wait_text(api, USER, "Zo werk ik")
+        quick = wait_text(api, other, "digitale assistent")
+        assert quick.at < late.at, "one user's 429 held up another user's answer"
+    finally:
+        code, log = stop_bot(proc)
+    assert code == 0, log[-3000:]
 
 
 def test_a_second_bot_on_the_same_database_refuses_to_start(

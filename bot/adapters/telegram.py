@@ -48,7 +48,7 @@ from bot.content.models import COMMANDS, ENGLISH_COMMANDS
 from bot.engine.text import fill
 from bot.engine.types import Button, Inbound, Reply
 from bot.handoff.card import render
-from bot.handoff.claims import claim, decline, sent_cards
+from bot.handoff.claims import claim, decline, received, sent_cards
 from bot.handoff.contacts import Contact
 from bot.handoff.dispatcher import facts
 from bot.handoff.service import DispatchService, contacts_for
@@ -178,6 +178,7 @@ class TelegramAdapter:
             if person.telegram_chat_id is not None
         }
         self.runtime: Runtime | None = None
+        self.unstored: set[int] = set()  # update ids whose message could not be stored
         self.flood = FloodGuard(settings.flood_burst, settings.flood_per_minute)
         self._group_noticed: dict[int, float] = {}
         # When the last few messages went to each chat, to pace bursts (see send()).
@@ -267,6 +268,16 @@ class TelegramAdapter:
             action, _, rest = query.data.partition(":")
             ref, _, why = rest.partition(":")
             sm = self.runtime.sessionmaker
+            if not await received(sm, ref[:40], chat.id):  # type: ignore[union-attr]
+                # A contact, but not one this lead was sent to (or it was erased): refuse,
+                # without saying whose lead it is or who has it.
+                log.warning("claim button for a lead this contact did not receive; refused")
+                await self.send(
+                    context,
+                    chat.id,  # type: ignore[union-attr]
+                    [Reply(self.content.messages.handoff_not_yours.get("nl"))],
+                )
+                return
             now = self.runtime.clock()
             m = self.content.messages
             reason = m.decline_reasons.get(why)
@@ -397,6 +408,9 @@ class TelegramAdapter:
         )
         lead_ref = next((e["ref"] for e in result.events if e.get("type") == "lead"), None)
         outcome = "duplicate" if result.duplicate else "failed" if result.failed else "handled"
+        if result.failed:
+            # Not stored: the webhook answers 5xx so that Telegram delivers it again.
+            self.unstored.add(update.update_id)
         # Ids and outcomes only: the update itself holds names and numbers.
         log.info(
             "update %s %s",
@@ -566,6 +580,9 @@ def build_application(
         .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 30))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
+        # Updates side by side: one user's slow reply (a 429 wait, a slow database) must not
+        # hold up everyone else. The runtime's per-user lock keeps each user's order.
+        .concurrent_updates(CONCURRENT_UPDATES)
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
@@ -576,6 +593,7 @@ def build_application(
 
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+CONCURRENT_UPDATES = 32
 
 
 def run_polling(settings: Settings, content: Content) -> None:
