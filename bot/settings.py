@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     telegram_file_url: str = "https://api.telegram.org/file/bot"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
-    webhook_listen: str = "0.0.0.0"
+    webhook_listen: str = "127.0.0.1"  # behind the TLS proxy; 0.0.0.0 only in a container
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     # Per-user flood control: a burst, then this many messages a minute.
     flood_burst: int = Field(default=8, ge=1, le=1000)

@@ -3,6 +3,7 @@ stack, against the Bot API emulator on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -388,6 +389,83 @@ def test_t33_one_users_rate_limit_does_not_hold_up_another(
     finally:
         code, log = stop_bot(proc)
     assert code == 0, log[-3000:]
+
+
+def test_t34_the_webhook_stays_up_under_idle_slow_and_forged_clients(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """T34: 600 idle connections, a client that sends its headers byte by byte, a forged
+    request announcing a 1 MB body, and 200 requests with a wrong secret. The server keeps
+    at most its connection cap open, drops idle and slow clients within seconds, refuses the
+    forgery before reading its body, and still serves a real update and /healthz; the log
+    gets a few summary lines, not one per request."""
+    port = free_port()
+    secret = "s3cret-token_for-tests"
+    url = f"http://127.0.0.1:{port}/telegram"
+    proc = start_bot(
+        api,
+        tmp_path,
+        "webhook",
+        MKBROUTE_WEBHOOK_URL=url,
+        MKBROUTE_WEBHOOK_SECRET=secret,
+        MKBROUTE_WEBHOOK_PORT=str(port),
+    )
+    good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+    idle: list[socket.socket] = []
+    try:
+        api.wait_for(lambda _: api.state.webhook == url, timeout=30)
+        for _ in range(50):  # the default listen address is 127.0.0.1
+            try:
+                assert post(f"http://127.0.0.1:{port}/healthz", b"", {}, method="GET") == 200
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        # A forged request announcing a large body gets its 403 before sending any of it.
+        forged = socket.create_connection(("127.0.0.1", port), timeout=30)
+        forged.sendall(
+            b"POST /telegram HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"X-Telegram-Bot-Api-Secret-Token: wrong\r\nContent-Length: 1000000\r\n\r\n"
+        )
+        assert forged.recv(100).startswith(b"HTTP/1.1 403")
+        forged.close()
+        # Headers one byte a second: cut off by the header timeout, not held for an hour.
+        slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+        started = time.monotonic()
+        for _ in range(600):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        time.sleep(1.0)
+        open_fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
+        assert open_fds < 256 + 100, f"{open_fds} descriptors open: no connection cap"
+        try:
+            for byte in b"POST /telegram HTTP/1.1\r\nHost: x\r\n":
+                slow.sendall(bytes([byte]))
+                time.sleep(1.0)
+                if time.monotonic() - started > 25:
+                    break
+            cut_after = time.monotonic() - started
+        except OSError:
+            cut_after = time.monotonic() - started
+        assert cut_after < 25, "a client sending headers slowly was never cut off"
+        slow.close()
+        for sock in idle:  # the idle ones were closed by the server meanwhile
+            sock.settimeout(1)
+            with contextlib.suppress(OSError):
+                assert sock.recv(1) == b""
+        wrong = {**good, "X-Telegram-Bot-Api-Secret-Token": "wrong"}
+        body = json.dumps({**api.state.message_update(USER, "/start"), "update_id": 701})
+        for _ in range(200):
+            assert post(url, body.encode(), wrong) == 403
+        assert post(url, body.encode(), good) == 200
+        wait_text(api, USER, "digitale assistent")
+        assert post(f"http://127.0.0.1:{port}/healthz", b"", {}, method="GET") == 200
+    finally:
+        for sock in idle:
+            sock.close()
+        code, log = stop_bot(proc)
+    assert code == 0, log[-3000:]
+    assert "Traceback" not in log
+    refusals = [line for line in log.splitlines() if "refused" in line or "cap reached" in line]
+    assert 1 <= len(refusals) <= 10, refusals
 
 
 def test_a_second_bot_on_the_same_database_refuses_to_start(

@@ -17,10 +17,12 @@ import json
 import logging
 import re
 import signal
+import time
 from http import HTTPStatus
 from typing import Any
 
 import tornado.httpserver
+import tornado.iostream
 import tornado.web
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +39,13 @@ __all__ = ["health", "serve"]
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024  # Telegram's updates are a few kB; 1 MiB leaves room and stops abuse
+# Telegram sends a whole request at once; a client that dawdles is not Telegram.
+HEADER_TIMEOUT = 10.0  # also how long an idle keep-alive connection may stay open
+BODY_TIMEOUT = 10.0
+MAX_HEADER = 16 * 1024
+# Telegram opens at most 100 connections (max_connections, default 40); beyond this cap new
+# connections are closed at once, well before the process runs out of file descriptors.
+MAX_CONNECTIONS = 256
 HEALTH_TIMEOUT = 3.0
 DRAIN_SECONDS = 8.0  # finish in-flight updates on SIGTERM, inside a 10 s stop budget
 
@@ -95,6 +104,10 @@ class _Shared:
         self.idle = asyncio.Event()
         self.idle.set()
         self.closing = False
+        self.forbidden = _Burst("webhook requests without the right secret refused")
+
+    def refused(self) -> None:
+        self.forbidden.hit()
 
     def sessionmaker(self) -> async_sessionmaker[AsyncSession] | None:
         adapter = self.app.bot_data.get("adapter")
@@ -102,6 +115,7 @@ class _Shared:
         return getattr(runtime, "sessionmaker", None)
 
 
+@tornado.web.stream_request_body
 class UpdateHandler(tornado.web.RequestHandler):
     """POST from Telegram: check the secret, process the update, then answer 200."""
 
@@ -109,21 +123,41 @@ class UpdateHandler(tornado.web.RequestHandler):
 
     def initialize(self, shared: _Shared) -> None:
         self.shared = shared
+        self.chunks: list[bytes] = []
+        self.size = 0
 
-    async def post(self) -> None:
-        # Checked before the body is parsed: a stranger's request costs us nothing.
+    def prepare(self) -> None:
+        # Checked on the headers, before a single body byte is read: a stranger's request
+        # costs us nothing, and its body is never buffered.
         if self.request.headers.get("Content-Type", "").split(";")[0].strip() != (
             "application/json"
         ):
+            self.shared.refused()
             raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN)
         given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
         if not hmac.compare_digest(given, self.shared.secret):
+            self.shared.refused()
             raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN)
         if self.shared.closing:
             # Telegram retries later, possibly at a sibling worker.
             raise tornado.web.HTTPError(HTTPStatus.SERVICE_UNAVAILABLE)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Refusals are counted (see :class:`_Burst`), not logged one by one; anything else
+        is logged by type only (an update holds personal data)."""
+        if isinstance(value, tornado.web.HTTPError):
+            return
+        log.error("webhook request failed (%s)", getattr(typ, "__name__", typ))
+
+    def data_received(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > MAX_BODY:
+            raise tornado.web.HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        self.chunks.append(chunk)
+
+    async def post(self) -> None:
         try:
-            data = json.loads(self.request.body)
+            data = json.loads(b"".join(self.chunks))
             update = Update.de_json(data, self.shared.app.bot)
         except Exception as exc:
             log.warning("webhook body rejected (%s)", type(exc).__name__)
@@ -175,6 +209,36 @@ class HealthHandler(tornado.web.RequestHandler):
         self.finish(report)
 
 
+class _Burst:
+    """Count repeated events and log them once per burst (at most every 60 s), not each time:
+    a flood of bad requests must not become a flood of log lines."""
+
+    def __init__(self, what: str, every: float = 60.0) -> None:
+        self.what, self.every = what, every
+        self.count = 0
+        self.logged_at = -every
+
+    def hit(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.logged_at >= self.every:
+            log.warning("%s: %d since the last report", self.what, self.count)
+            self.count, self.logged_at = 0, now
+
+
+class _CappedServer(tornado.httpserver.HTTPServer):
+    """An HTTP server that closes new connections beyond :data:`MAX_CONNECTIONS` at once."""
+
+    over_cap = _Burst("webhook connection cap reached; new connections closed")
+
+    def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]) -> None:
+        if len(self._connections) >= MAX_CONNECTIONS:
+            self.over_cap.hit()
+            stream.close()
+            return
+        super().handle_stream(stream, address)
+
+
 class _WebApp(tornado.web.Application):
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
         """Our own logging: tornado's access log would print the secret-bearing path."""
@@ -203,7 +267,13 @@ async def serve(
             (route, UpdateHandler, {"shared": shared}),
         ]
     )
-    server = tornado.httpserver.HTTPServer(web, max_body_size=MAX_BODY)
+    server = _CappedServer(
+        web,
+        max_body_size=MAX_BODY,
+        max_header_size=MAX_HEADER,
+        idle_connection_timeout=HEADER_TIMEOUT,
+        body_timeout=BODY_TIMEOUT,
+    )
     await app.initialize()
     try:
         if app.post_init is not None:
