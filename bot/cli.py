@@ -34,7 +34,13 @@ from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
 from bot.staff.outbox import outbox_lines, retry_outbox
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
-from bot.store.db import create_engine, make_sessionmaker, schema_revision, upgrade_schema
+from bot.store.db import (
+    create_engine,
+    make_sessionmaker,
+    schema_revision,
+    upgrade_schema,
+    wipe_wal,
+)
 from bot.store.lock import AlreadyRunning, InstanceLock
 from bot.store.models import LeadRow
 
@@ -318,6 +324,7 @@ async def _erase(settings: Settings, ref: str) -> int:
             erased = await erase_user(
                 db, content, lead.user_key, dt.datetime.now(dt.UTC), actor="staff"
             )
+        await wipe_wal(engine)
     finally:
         await engine.dispose()
     shared = ", ".join(dict.fromkeys(erased.delivered_to)) or "nobody"

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.content.bundle import Content
 from bot.engine.engine import handle as engine_handle
@@ -37,6 +37,7 @@ from bot.engine.types import (
 from bot.handoff.contacts import Contact
 from bot.handoff.outbox import deliveries
 from bot.privacy import erase_user, my_data, my_data_json
+from bot.store.db import wipe_wal
 from bot.store.models import (
     ConsentRow,
     EventRow,
@@ -94,6 +95,9 @@ class _Duplicate(Exception):
 
 class _Conflict(Exception):
     pass
+
+
+ERASE_CONFIRM_MINUTES = 10  # how long "Ja, wis alles" stays valid
 
 
 @dataclass
@@ -179,6 +183,8 @@ class Runtime:
                 except _Conflict:
                     result = await self._handle(user_key, inbound, channel, inbound_id)
                 self.writes.ok()
+                if any(e.get("type") == "erased" for e in result.events):
+                    await self._wipe_wal()
                 return result
             except _Duplicate:
                 return Result(replies=(), duplicate=True)
@@ -196,6 +202,15 @@ class Runtime:
                 lang = self._lang_hint(inbound)
                 text = self.content.messages.error_retry.get(lang)
                 return Result(replies=(Reply(text),), failed=True)
+
+    async def _wipe_wal(self) -> None:
+        bind = self.sessionmaker.kw.get("bind")
+        if isinstance(bind, AsyncEngine):
+            try:
+                await wipe_wal(bind)
+            except (SQLAlchemyError, OSError) as exc:
+                # The erasure itself is committed; the log is truncated at the next checkpoint.
+                log.warning("WAL not checkpointed after an erasure (%s)", type(exc).__name__)
 
     def _lang_hint(self, inbound: Inbound) -> str:
         hint = (inbound.lang or "").split("-", 1)[0]
@@ -291,15 +306,21 @@ class Runtime:
             text = await my_data(db, self.content, user_key, lang)
             document = ("mijngegevens.json", await my_data_json(db, user_key))
             return Result(replies=(Reply(text, (), document),))
+        # The confirmation carries the minute it was asked: an old "Ja, wis alles" found by
+        # scrolling up (or pressed by someone else on the phone days later) asks again.
+        buttons = (
+            Button(f"erase:yes:{int(now.timestamp()) // 60}", m.btn_erase_yes.get(lang)),
+            Button("erase:no", m.btn_erase_no.get(lang)),
+        )
         if inbound.kind == "command" and what == "verwijder":
-            buttons = (
-                Button("erase:yes", m.btn_erase_yes.get(lang)),
-                Button("erase:no", m.btn_erase_no.get(lang)),
-            )
             return Result(replies=(Reply(m.erase_confirm.get(lang), buttons),))
         if inbound.kind == "button" and what == "erase:no":
             return Result(replies=(Reply(m.erase_cancelled.get(lang)),))
-        if inbound.kind == "button" and what == "erase:yes":
+        if inbound.kind == "button" and (what == "erase:yes" or what.startswith("erase:yes:")):
+            asked = what.removeprefix("erase:yes").removeprefix(":")
+            minutes = int(now.timestamp()) // 60 - int(asked) if asked.isdigit() else None
+            if minutes is None or not 0 <= minutes <= ERASE_CONFIRM_MINUTES:
+                return Result(replies=(Reply(m.erase_expired.get(lang), buttons),))
             erased = await erase_user(db, self.content, user_key, now, actor="user")
             if erased.delivered_to:
                 pilots = ", ".join(dict.fromkeys([*erased.delivered_to, *erased.maybe_to]))

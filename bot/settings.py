@@ -112,8 +112,19 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value():
             return None
         if not _SECRET.fullmatch(value.get_secret_value()):
-            raise ValueError("use 1 to 256 characters: letters, digits, _ and - (Telegram's rule)")
+            raise ValueError(
+                "use 16 to 256 characters: letters, digits, _ and - (Telegram's rule)"
+            )
+        if len(value.get_secret_value()) < 16:
+            # Telegram allows 1 character; a secret that short can be guessed by trying.
+            raise ValueError("use at least 16 characters, e.g. `openssl rand -hex 32`")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        """'info' and ' Info ' mean INFO."""
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("telegram_api_url", "telegram_file_url", "webhook_url")
     @classmethod

@@ -126,6 +126,8 @@ def test_interactive_chat_ends_cleanly_at_end_of_input(tmp_path: Path) -> None:
         ({"MKBROUTE_KB_ANSWER_SCORE": "lots"}, "MKBROUTE_KB_ANSWER_SCORE"),
         ({"MKBROUTE_CONTACTS_FILE": "/does/not/exist.yaml"}, "does not exist"),
         ({"MKBROUTE_CONTACTS_FILE": "README.md"}, "Contacts file errors"),
+        ({"MKBROUTE_WEBHOOK_SECRET": "short"}, "at least 16 characters"),
+        ({"MKBROUTE_LOG_LEVEL": "loud"}, "MKBROUTE_LOG_LEVEL"),
     ],
 )
 def test_bad_settings_give_a_clear_message(
@@ -134,6 +136,11 @@ def test_bad_settings_give_a_clear_message(
     proc = run(["chat", "--jsonl"], tmp_path, "", **env)
     assert proc.returncode != 0
     assert fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_log_level_is_case_insensitive(tmp_path: Path) -> None:
+    out = jsonl(tmp_path, [{"user": "u", "text": "/start"}], MKBROUTE_LOG_LEVEL=" debug ")
+    assert out[0]["replies"]
 
 
 def test_plain_sqlite_url_is_accepted(tmp_path: Path) -> None:

@@ -175,7 +175,7 @@ def test_invalid_settings_are_listed_like_every_command_does(tmp_path: Path) -> 
 
 
 def test_webhook_settings_must_be_complete_and_https() -> None:
-    secret = "s3cret-value"
+    secret = "s3cret-value-0123456"
 
     def status(**env: str) -> str:
         return check_webhook(Settings(**env)).status  # type: ignore[arg-type]

@@ -366,8 +366,8 @@ async def test_t28_erasure_while_the_lead_is_being_sent(
     sending = asyncio.create_task(world.dispatcher.run_once(limit=1))
     assert await asyncio.to_thread(world.mailbox.arrived.wait, 10)
     key = "console:u1"
-    await world.runtime.handle(key, Inbound.from_text("/verwijder"))
-    done = await world.runtime.handle(key, Inbound.button("erase:yes"))
+    ask = await world.runtime.handle(key, Inbound.from_text("/verwijder"))
+    done = await world.runtime.handle(key, Inbound.button(ask.replies[0].buttons[0].id))
     text = done.replies[0].text
     assert "misschien" in text and "Avans" in text
     world.mailbox.release()

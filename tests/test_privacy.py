@@ -81,10 +81,11 @@ async def test_erasure_leaves_no_trace(runtime: Runtime, db_url: str) -> None:
     await make_lead(runtime)
     assert await scan(db_url, NAME, PHONE, "console:q")
     ask = await runtime.handle("console:q", Inbound.from_text("/verwijder"))
-    assert [b.id for b in ask.replies[0].buttons] == ["erase:yes", "erase:no"]
+    yes, no = (b.id for b in ask.replies[0].buttons)
+    assert yes.startswith("erase:yes:") and no == "erase:no"
     kept = await runtime.handle("console:q", Inbound.button("erase:no"))
     assert "Niets gewist" in kept.replies[0].text and await scan(db_url, NAME)
-    done = await runtime.handle("console:q", Inbound.button("erase:yes"))
+    done = await runtime.handle("console:q", Inbound.button(yes))
     assert "alles wat ik over je bewaarde is gewist" in done.replies[0].text
     assert await scan(db_url, NAME, PHONE, "console:q", "quirijn") == []
     async with runtime.sessionmaker() as db:
@@ -112,8 +113,8 @@ async def test_erasure_after_delivery_tells_the_pilot(content: Content, db_url: 
     dispatcher = Dispatcher(sm, content, {"telegram": Recorder()}, contacts, clock=lambda: NOW)
     ref = await make_lead(rt)
     await dispatcher.run_once()
-    await rt.handle("console:q", Inbound.from_text("/verwijder"))
-    done = await rt.handle("console:q", Inbound.button("erase:yes"))
+    ask = await rt.handle("console:q", Inbound.from_text("/verwijder"))
+    done = await rt.handle("console:q", Inbound.button(ask.replies[0].buttons[0].id))
     assert "Avans Hogeschool" in done.replies[0].text
     await dispatcher.run_once()
     notice = sent[-1][1]
@@ -210,3 +211,66 @@ async def test_my_data_comes_with_a_portable_json_file(runtime: Runtime) -> None
     assert data["consents"]
     (question,) = data["unanswered_questions"]
     assert "[e-mail]" in question["text"] and MAIL not in question["text"]
+
+
+async def test_an_old_erase_button_asks_again(content: Content, db_url: str) -> None:
+    """Issue 15: "Ja, wis alles" found by scrolling up days later (or a forged "erase:yes")
+    erases nothing; it asks again with a fresh button, which works."""
+    from bot.runtime import ERASE_CONFIRM_MINUTES
+
+    engine = create_engine(db_url)
+    await upgrade_schema(engine)
+    clock = [NOW]
+    rt = Runtime(content, make_sessionmaker(engine), clock=lambda: clock[0])
+    await make_lead(rt)
+    ask = await rt.handle("console:q", Inbound.from_text("/verwijder"))
+    old = ask.replies[0].buttons[0].id
+    clock[0] = NOW + dt.timedelta(minutes=ERASE_CONFIRM_MINUTES + 1)
+    for stale in (old, "erase:yes", "erase:yes:abc"):
+        again = await rt.handle("console:q", Inbound.button(stale))
+        assert "verlopen" in again.replies[0].text and await scan(db_url, NAME)
+    fresh = again.replies[0].buttons[0].id
+    done = await rt.handle("console:q", Inbound.button(fresh))
+    assert "gewist" in done.replies[0].text and not await scan(db_url, NAME)
+    await engine.dispose()
+
+
+async def test_t35_no_erased_byte_survives_in_the_sqlite_files(
+    content: Content, tmp_path: Path
+) -> None:
+    """T35: after /verwijder, neither the database file nor its write-ahead log holds the
+    user's name, e-mail or phone number while the bot keeps running (secure_delete plus a
+    WAL checkpoint), not just the tables."""
+    db = tmp_path / "mkbroute.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    await upgrade_schema(engine)
+    rt = Runtime(content, make_sessionmaker(engine), clock=lambda: NOW)
+    await make_lead(rt)
+    files = [db, db.with_name(db.name + "-wal")]
+
+    def found() -> bool:
+        return any(
+            needle.encode() in f.read_bytes()
+            for f in files
+            if f.exists()
+            for needle in (NAME, MAIL)
+        )
+
+    assert found()
+    ask = await rt.handle("console:q", Inbound.from_text("/verwijder"))
+    await rt.handle("console:q", Inbound.button(ask.replies[0].buttons[0].id))
+    assert not found(), "erased personal data is still in the database or WAL file"
+    await engine.dispose()
+
+
+def test_t35_database_files_are_private(tmp_path: Path) -> None:
+    """T35: the data folder is created 0700 and the database and its WAL 0600: other users
+    on the machine cannot read leads."""
+    db = tmp_path / "new" / "bot.db"
+    chat_jsonl(
+        tmp_path, [{"user": "u", "text": "/start"}], MKBROUTE_DATABASE_URL=f"sqlite:///{db}"
+    )
+    assert db.parent.stat().st_mode & 0o777 == 0o700
+    for f in (db, db.with_name(db.name + "-wal")):
+        if f.exists():
+            assert f.stat().st_mode & 0o777 == 0o600, f

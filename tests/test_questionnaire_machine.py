@@ -236,7 +236,7 @@ class Questionnaire(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS))
     def erase(self, user: int) -> None:
         self.say(user, "/verwijder")
-        self.press(user, "erase:yes")
+        self.press(user, next(d for d in self.latest_buttons(user) if d.startswith("erase:yes")))
         self.confirmed.pop(f"tg:{user}", None)
         assert self.session(user) is None
 

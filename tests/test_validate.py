@@ -88,3 +88,27 @@ def test_control_and_bidi_characters_are_removed() -> None:
 def test_scrub_masks_contact_details_in_logged_questions() -> None:
     text = "mail me op sanne@example.org of bel 06-12345678, kan ik met 21 jaar starten?"
     assert scrub(text) == "mail me op [e-mail] of bel [telefoon], kan ik met 21 jaar starten?"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "klik op www.mijnbank-inloggen.nl",
+        "zie https://example.org/login",
+        "Bakkerij bol.com",
+        "@support_bot stuur je code",
+        "bel /start opnieuw",
+        "HTTP://EXAMPLE.ORG",
+    ],
+)
+def test_free_text_for_a_card_refuses_links_mentions_and_commands(text: str) -> None:
+    """Issue 15: a company name or question lands on a contact's card and in an e-mail; a
+    link, @name or /command there is phishing riding along with a real lead."""
+    assert validate("text", text) == Invalid("invalid_link")
+
+
+@pytest.mark.parametrize(
+    "text", ["Bakkerij de Ster", "Jansen & Zn. B.V.", "Q&A Consultancy", "kan ik 4 dagen werken?"]
+)
+def test_ordinary_company_names_and_questions_pass(text: str) -> None:
+    assert validate("text", text) == Valid(text)

@@ -261,6 +261,7 @@ class Messages(_Frozen):
     invalid_email: Text
     invalid_phone: Text
     invalid_text: Text
+    invalid_link: Text
     too_long: Text
     verdict_geschikt: Text
     verdict_mogelijk: Text
@@ -333,6 +334,7 @@ class Messages(_Frozen):
     erase_done: Text
     erase_done_shared: Text
     erase_done_maybe: Text
+    erase_expired: Text
     erase_cancelled: Text
     btn_erase_yes: Text
     btn_erase_no: Text

@@ -28,6 +28,13 @@ _EMAIL = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
 _NAME_PUNCT = set(" -'.’")
+# Free text lands on a contact person's card and in an e-mail: a link, an @name or a
+# /command there is how a phishing message would ride along with a real lead.
+_LINK = re.compile(
+    r"(?:https?://|www\.|\b[a-z0-9-]+\.(?:nl|com|org|net|eu|be|de|io|info|biz|xyz|ly|me)\b)",
+    re.IGNORECASE,
+)
+_MENTION = re.compile(r"(?:^|\s)[@/][A-Za-z0-9_]{2,}")
 
 
 def _name(text: str, max_length: int) -> Valid | Invalid:
@@ -75,4 +82,6 @@ def validate(kind: str, raw: str, max_length: int = 200) -> Valid | Invalid:
         return _phone(text)
     if len(text) > max_length:
         return Invalid("too_long")
+    if _LINK.search(text) or _MENTION.search(text):
+        return Invalid("invalid_link")
     return Valid(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ __all__ = [
     "make_sessionmaker",
     "schema_revision",
     "upgrade_schema",
+    "wipe_wal",
 ]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -33,19 +36,39 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows are overwritten with zeros, not left in free pages: an erasure must not
+    # survive in the file (see wipe_wal for the write-ahead log).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; for a SQLite file the folder is created and WAL mode switched on."""
+    """An async engine; for a SQLite file the folder is created (0700) and WAL mode switched
+    on, and the files are only readable by this user (0600)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database).expanduser()
+            if not path.parent.exists():
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Files SQLite creates (the database, -wal, -shm) follow the umask: make it ours.
+            os.umask(os.umask(0o077) | 0o077)
+            with contextlib.suppress(OSError):
+                path.touch(mode=0o600, exist_ok=True)
+                path.chmod(0o600)
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+async def wipe_wal(engine: AsyncEngine) -> None:
+    """After an erasure on SQLite: move the write-ahead log into the file and truncate it, so
+    no erased byte survives in ``-wal`` while the bot runs. A no-op on PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
