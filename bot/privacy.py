@@ -21,6 +21,7 @@ from bot.store.models import (
     EventRow,
     LeadRow,
     OutboxRow,
+    ProcessedInbound,
     SessionRow,
     UnansweredRow,
 )
@@ -204,6 +205,25 @@ async def erase_user(
         result = await db.execute(delete(model).where(model.user_key == user_key))
         out.counts[model.__tablename__] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     detail = ", ".join(f"{k}={v}" for k, v in sorted(out.counts.items()))
+    if actor == "user":
+        # Anyone can erase (and start again) in a loop: one audit row per minute, counted.
+        recent = (
+            await db.scalars(
+                select(AuditRow)
+                .where(
+                    AuditRow.action == "erase",
+                    AuditRow.actor == "user",
+                    AuditRow.at >= now - dt.timedelta(minutes=1),
+                )
+                .order_by(AuditRow.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if recent is not None:
+            head, _, more = recent.detail.partition(" (+")
+            count = int(more.split(" ")[0]) + 1 if more[:1].isdigit() else 1
+            recent.detail = f"{head[:170]} (+{count} more)"
+            return out
     db.add(AuditRow(action="erase", actor=actor, detail=detail[:200], at=now))
     return out
 
@@ -229,6 +249,8 @@ async def purge(
     leads_days: int,
     outbox_days: int,
     unanswered_days: int,
+    audit_days: int = 730,
+    inbound_window: dt.timedelta = dt.timedelta(days=7),
 ) -> Purged:
     """Delete what has passed its retention period; idempotent, counts only in the audit."""
     out = Purged()
@@ -273,6 +295,18 @@ async def purge(
         .values(user_key="")
     )
     out.counts["events_anonymised"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # Consents of conversations that never became a lead (the register says 30 days).
+    has_lead = select(LeadRow.id).where(LeadRow.consent_id == ConsentRow.id).exists()
+    result = await db.execute(
+        delete(ConsentRow).where(ConsentRow.given_at < before(sessions_days), ~has_lead)
+    )
+    out.counts["consents"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = await db.execute(
+        delete(ProcessedInbound).where(ProcessedInbound.processed_at < now - inbound_window)
+    )
+    out.counts["inbound_ids"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = await db.execute(delete(AuditRow).where(AuditRow.at < before(audit_days)))
+    out.counts["audit"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     if any(out.counts.values()):
         detail = ", ".join(f"{k}={v}" for k, v in sorted(out.counts.items()))
         db.add(AuditRow(action="purge", actor="retention", detail=detail[:200], at=now))
@@ -291,4 +325,5 @@ async def purge_now(
             leads_days=settings.retention_leads_days,
             outbox_days=settings.retention_outbox_days,
             unanswered_days=settings.retention_unanswered_days,
+            audit_days=settings.retention_audit_days,
         )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -47,7 +47,14 @@ from bot.store.models import (
     UnansweredRow,
 )
 
-__all__ = ["Result", "Runtime", "WriteHealth", "db_error_code", "utcnow"]
+__all__ = [
+    "INBOUND_WINDOW",
+    "Result",
+    "Runtime",
+    "WriteHealth",
+    "db_error_code",
+    "utcnow",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +105,7 @@ class _Conflict(Exception):
 
 
 ERASE_CONFIRM_MINUTES = 10  # how long "Ja, wis alles" stays valid
+INBOUND_WINDOW = dt.timedelta(days=7)  # how long a handled update id is remembered
 
 
 @dataclass
@@ -222,6 +230,15 @@ class Runtime:
         now = self.clock()
         async with self.sessionmaker() as db, db.begin():
             if inbound_id is not None:
+                # Telegram may restart update ids at a random value after a quiet week: an id
+                # seen longer ago than the window is a new message, never a duplicate.
+                await db.execute(
+                    delete(ProcessedInbound).where(
+                        ProcessedInbound.channel == channel,
+                        ProcessedInbound.inbound_id == inbound_id,
+                        ProcessedInbound.processed_at < now - INBOUND_WINDOW,
+                    )
+                )
                 db.add(ProcessedInbound(channel=channel, inbound_id=inbound_id, processed_at=now))
                 try:
                     await db.flush()

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     retention_leads_days: int = Field(default=365, ge=1, le=3650)
     retention_outbox_days: int = Field(default=30, ge=1, le=3650)
     retention_unanswered_days: int = Field(default=365, ge=1, le=3650)
+    retention_audit_days: int = Field(default=730, ge=1, le=3650)
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"

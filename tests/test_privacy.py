@@ -274,3 +274,47 @@ def test_t35_database_files_are_private(tmp_path: Path) -> None:
     for f in (db, db.with_name(db.name + "-wal")):
         if f.exists():
             assert f.stat().st_mode & 0o777 == 0o600, f
+
+
+async def test_t36_purge_covers_abandoned_consents_update_ids_and_the_audit(
+    runtime: Runtime, db_url: str
+) -> None:
+    """T36: a consent whose conversation never became a lead goes after 30 days, handled
+    update ids after the 7-day window (and an old id is a new message, not a duplicate),
+    audit rows after their retention; a user erasing in a loop adds one audit row a minute."""
+    from bot.store.models import ConsentRow, ProcessedInbound
+
+    user = "tg:1"
+    for b in FLOW:
+        await runtime.handle(user, Inbound.button(b), channel="telegram", inbound_id=f"u-{b}")
+    old = NOW - dt.timedelta(days=31)
+    async with runtime.sessionmaker() as db, db.begin():
+        consents = (await db.scalars(select(ConsentRow))).all()
+        assert consents, "the consent step stored a consent"
+        for c in consents:
+            c.given_at = old
+        for p in (await db.scalars(select(ProcessedInbound))).all():
+            p.processed_at = old
+        db.add(
+            AuditRow(action="erase", actor="staff", detail="x", at=NOW - dt.timedelta(days=800))
+        )
+    # A restarted update-id sequence reuses an old id: answered, not dropped as a duplicate.
+    again = await runtime.handle(
+        user, Inbound.from_text("/help"), channel="telegram", inbound_id=f"u-{FLOW[0]}"
+    )
+    assert not again.duplicate and again.replies
+    async with runtime.sessionmaker() as db, db.begin():
+        done = await purge(
+            db, NOW, sessions_days=30, leads_days=365, outbox_days=30, unanswered_days=365
+        )
+    assert done.counts["consents"] == len(consents)
+    assert done.counts["inbound_ids"] == len(FLOW) - 1 and done.counts["audit"] == 1
+    async with runtime.sessionmaker() as db:
+        left = (await db.scalars(select(ProcessedInbound))).all()
+    assert [p.inbound_id for p in left] == [f"u-{FLOW[0]}"]
+    for _ in range(5):
+        ask = await runtime.handle("console:loop", Inbound.from_text("/verwijder"))
+        await runtime.handle("console:loop", Inbound.button(ask.replies[0].buttons[0].id))
+    async with runtime.sessionmaker() as db:
+        audit = (await db.scalars(select(AuditRow).where(AuditRow.actor == "user"))).all()
+    assert len(audit) == 1 and audit[0].detail.endswith("(+4 more)")
