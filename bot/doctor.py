@@ -63,10 +63,41 @@ class Check:
     details: tuple[str, ...] = ()
 
 
+_LOCAL = ("localhost", "127.0.0.1", "::1")
+
+
+def _local(host: str | None) -> bool:
+    return (host or "").lower() in _LOCAL or (host or "").startswith("127.")
+
+
 def check_settings(settings: Settings) -> Check:
-    """Reaching this point means the settings parsed; name the database the checks look at."""
+    """The settings parsed; name the database, and warn about secrets sent in plain text."""
     shown = make_url(settings.db_url).render_as_string(hide_password=True)
-    return Check("settings", "ok", "geldig", "valid", (f"database: {shown}",))
+    details = (f"database: {shown}",)
+    nl: list[str] = []
+    en: list[str] = []
+    if (
+        settings.smtp_security == "none"
+        and settings.smtp_password
+        and not _local(settings.smtp_host)
+    ):
+        nl.append(
+            f"SMTP zonder versleuteling naar {settings.smtp_host}, met wachtwoord: het "
+            "wachtwoord en elke aanvraag gaan leesbaar over het netwerk (kies starttls of tls)"
+        )
+        en.append(
+            f"SMTP without encryption to {settings.smtp_host}, with a password: the password "
+            "and every lead cross the network readable (choose starttls or tls)"
+        )
+    api_host = urllib.parse.urlsplit(settings.telegram_api_url).hostname
+    if settings.telegram_api_url.startswith("http://") and not _local(api_host):
+        nl.append(
+            f"de Bot API op {api_host} via http://: het bottoken gaat leesbaar over het netwerk"
+        )
+        en.append(f"the Bot API at {api_host} over http://: the bot token crosses the network")
+    if nl:
+        return Check("settings", "warn", "; ".join(nl), "; ".join(en), details)
+    return Check("settings", "ok", "geldig", "valid", details)
 
 
 def _sqlite_path(url: URL) -> Path | None:

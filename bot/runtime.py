@@ -335,7 +335,11 @@ class Runtime:
             return Result(replies=(Reply(m.erase_cancelled.get(lang)),))
         if inbound.kind == "button" and (what == "erase:yes" or what.startswith("erase:yes:")):
             asked = what.removeprefix("erase:yes").removeprefix(":")
-            minutes = int(now.timestamp()) // 60 - int(asked) if asked.isdigit() else None
+            minutes = (
+                int(now.timestamp()) // 60 - int(asked)
+                if asked.isascii() and asked.isdecimal()
+                else None
+            )
             if minutes is None or not 0 <= minutes <= ERASE_CONFIRM_MINUTES:
                 return Result(replies=(Reply(m.erase_expired.get(lang), buttons),))
             erased = await erase_user(db, self.content, user_key, now, actor="user")

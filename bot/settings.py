@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     def _admins(cls, value: object) -> object:
         if isinstance(value, str):
             items = [v.strip() for v in value.split(",") if v.strip()]
-            bad = [v for v in items if not v.isdigit()]
+            bad = [v for v in items if not (v.isascii() and v.isdecimal())]
             if bad:
                 raise ValueError(
                     "use numeric Telegram user ids separated by commas; usernames are refused "

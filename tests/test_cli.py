@@ -110,6 +110,12 @@ def test_interactive_chat_uses_numbers_for_buttons(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_interactive_chat_takes_odd_digits_as_text(tmp_path: Path) -> None:
+    """ "²" passes str.isdigit() but not int(): it must be read as text, not crash the chat."""
+    proc = run(["chat"], tmp_path, "²\n٣\n/quit\n")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+
+
 def test_interactive_chat_ends_cleanly_at_end_of_input(tmp_path: Path) -> None:
     proc = run(["chat", "--lang", "en"], tmp_path, "4\nwhat is the mkb route\n")
     assert proc.returncode == 0, proc.stderr

@@ -222,3 +222,23 @@ async def test_a_schema_newer_than_the_code_is_an_error(tmp_path: Path) -> None:
         db.execute("UPDATE alembic_version SET version_num = '9999'")
     check = await check_database(Settings(data_dir=tmp_path))
     assert check.status == "error" and "9999" in check.en and "newer version" in check.en
+
+
+def test_secrets_in_plain_text_over_the_network_are_warned_about() -> None:
+    """Issue 15: a password over unencrypted SMTP to another host, or the bot token over
+    http:// to a non-local Bot API, is a warning; on the same machine it is fine."""
+    from bot.doctor import check_settings
+
+    def check(**env: object) -> tuple[str, str]:
+        c = check_settings(Settings(**env))  # type: ignore[arg-type]
+        return c.status, c.en
+
+    plain = {"smtp_security": "none", "smtp_password": "hunter2", "smtp_from": "a@b.nl"}
+    status, text = check(smtp_host="mail.example.org", **plain)
+    assert status == "warn" and "mail.example.org" in text and "hunter2" not in text
+    assert check(smtp_host="127.0.0.1", **plain)[0] == "ok"
+    assert (
+        check(smtp_host="mail.example.org", smtp_security="starttls", smtp_password="x")[0] == "ok"
+    )
+    assert check(telegram_api_url="http://api.example.org/bot")[0] == "warn"
+    assert check(telegram_api_url="http://127.0.0.1:8081/bot")[0] == "ok"

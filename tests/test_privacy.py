@@ -226,7 +226,7 @@ async def test_an_old_erase_button_asks_again(content: Content, db_url: str) -> 
     ask = await rt.handle("console:q", Inbound.from_text("/verwijder"))
     old = ask.replies[0].buttons[0].id
     clock[0] = NOW + dt.timedelta(minutes=ERASE_CONFIRM_MINUTES + 1)
-    for stale in (old, "erase:yes", "erase:yes:abc"):
+    for stale in (old, "erase:yes", "erase:yes:abc", "erase:yes:²"):
         again = await rt.handle("console:q", Inbound.button(stale))
         assert "verlopen" in again.replies[0].text and await scan(db_url, NAME)
     fresh = again.replies[0].buttons[0].id

@@ -527,6 +527,9 @@ async def test_staff_commands_answer_only_staff(staff_bot: Bot) -> None:
     assert not [s for s in bot.state.sent if s.chat_id == -100777 and "L-20" in s.text]
     await bot.say("/leads", user=ADMIN)
     assert "L-2026-000001" in bot.last(ADMIN)
+    for odd in ("²", "٣", "9" * 40):  # superscript and Arabic-Indic digits, a huge number
+        await bot.say(f"/leads {odd}", user=ADMIN)
+        assert "L-2026-000001" in bot.last(ADMIN)
     await bot.say("/lead L-2026-000001", user=ADMIN)
     assert "Anna Bakker" in bot.last(ADMIN) and "Bezorging:" in bot.last(ADMIN)
     await bot.say("/stats", user=ADMIN)

@@ -37,6 +37,9 @@ def test_bad_phone_numbers_are_refused(raw: str) -> None:
         ("sanne@example.org", "sanne@example.org"),
         (" Sanne.de.Vries@Example.ORG ", "Sanne.de.Vries@example.org"),
         ("<jan+mkb@mail.example.nl>", "jan+mkb@mail.example.nl"),
+        # Internationalised domains are stored in the ASCII form every mail server accepts.
+        ("info@bakkerij-müller.nl", "info@xn--bakkerij-mller-psb.nl"),
+        ("Anna@Bücher.DE", "Anna@xn--bcher-kva.de"),
     ],
 )
 def test_email_addresses(raw: str, stored: str) -> None:

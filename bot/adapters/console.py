@@ -150,7 +150,7 @@ async def run_interactive(
         if line.strip() in ("/quit", "/exit"):
             return
         stripped = line.strip()
-        if stripped.isdigit() and 1 <= int(stripped) <= len(ids):
+        if stripped.isascii() and stripped.isdecimal() and 1 <= int(stripped) <= len(ids):
             inbound = Inbound.button(ids[int(stripped) - 1], lang)
         else:
             inbound = Inbound.from_text(line, lang)

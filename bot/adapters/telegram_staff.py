@@ -104,7 +104,8 @@ class StaffCommands:
     async def cmd_leads(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/leads [n]: the latest leads, one line each."""
         args = context.args or []
-        n = int(args[0]) if args and args[0].isdigit() else 10
+        # isdecimal alone accepts "²" and "٣", which int() then refuses or reads differently.
+        n = int(args[0]) if args and args[0].isascii() and args[0].isdecimal() else 10
         runtime = self.adapter.runtime
         assert runtime is not None
         async with runtime.sessionmaker() as db:

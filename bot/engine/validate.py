@@ -49,6 +49,14 @@ def _name(text: str, max_length: int) -> Valid | Invalid:
 
 def _email(text: str) -> Valid | Invalid:
     text = text.strip().strip("<>").strip()
+    local, at, domain = text.rpartition("@")
+    if at and not domain.isascii():
+        # An internationalised domain (bakkerij-müller.nl) is stored in its ASCII form
+        # (xn--bakkerij-mller-...), which every mail server accepts.
+        try:
+            text = f"{local}@{domain.encode('idna').decode('ascii')}"
+        except UnicodeError:
+            return Invalid("invalid_email")
     if len(text) > 254 or not _EMAIL.match(text) or ".." in text:
         return Invalid("invalid_email")
     local, _, domain = text.rpartition("@")
