@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str | None = None
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    # Per network operation; short enough that a hung server cannot hold a stop past 10 s.
+    smtp_timeout: float = Field(default=5.0, gt=0, le=60)
     dispatch_interval: float = Field(default=5.0, gt=0, le=3600)
     # Retention (days): unfinished conversations, leads after their last activity, delivered
     # messages, and questions the knowledge base could not answer.

@@ -468,6 +468,70 @@ def test_t34_the_webhook_stays_up_under_idle_slow_and_forged_clients(
     assert 1 <= len(refusals) <= 10, refusals
 
 
+def test_t37_a_hung_mail_server_holds_up_neither_cards_nor_a_stop(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """T37: the mail server accepts connections and never answers. The contact's Telegram
+    card goes out while the e-mail is still waiting, and `mkbroute dispatch` exits within
+    the 10 s stop budget after SIGTERM (before: 30 s per delivery, 30.6 s to stop)."""
+    import threading
+
+    from tests.conftest import AVANS, chat_jsonl
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen()
+    closed_at: list[float] = []
+
+    def swallow() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = hung.accept()
+            with conn:
+                while conn.recv(1024):  # never answers; notes when the client gives up
+                    pass
+            closed_at.append(time.monotonic())
+
+    threading.Thread(target=swallow, daemon=True).start()
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text(
+        "contacts:\n  avans-bouwtalent:\n"
+        "    - {name: Anouk, email: anouk@example.org, telegram_chat_id: 9001}\n"
+        "  programmateam:\n    - {name: Team, telegram_chat_id: 9100}\n",
+        encoding="utf-8",
+    )
+    lines: list[object] = [{"user": "z", "button": b} for b in AVANS]
+    lines += [
+        {"user": "z", "text": "Zoë Jansen"},
+        {"user": "z", "text": "Jansen Bouw"},
+        {"user": "z", "button": "c:kanaal:email"},
+        {"user": "z", "text": "zoe@example.org"},
+        {"user": "z", "button": "confirm"},
+    ]
+    chat_jsonl(tmp_path, lines, MKBROUTE_CONTACTS_FILE=str(contacts))  # stored, not sent yet
+    # The chat had no channel to send with: the rows wait, held back; make them due now.
+    assert mkbroute(
+        tmp_path, "outbox", "retry", MKBROUTE_CONTACTS_FILE=str(contacts)
+    ).stdout.startswith("2 ")
+    proc = start_bot(
+        api,
+        tmp_path,
+        "dispatch",
+        MKBROUTE_CONTACTS_FILE=str(contacts),
+        MKBROUTE_SMTP_HOST="127.0.0.1",
+        MKBROUTE_SMTP_PORT=str(hung.getsockname()[1]),
+        MKBROUTE_SMTP_SECURITY="none",
+        MKBROUTE_SMTP_FROM="assistent@example.org",
+        MKBROUTE_DISPATCH_INTERVAL="0.2",
+    )
+    try:
+        card = wait_text(api, 9001, "Zoë Jansen")
+        assert not closed_at or card.at < closed_at[0], "the card waited for the mail server"
+    finally:
+        code, log = stop_bot(proc)  # fails unless it exits within 10 s
+        hung.close()
+    assert code == 0, log[-3000:]
+
+
 def test_a_second_bot_on_the_same_database_refuses_to_start(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:

@@ -61,16 +61,30 @@ class Dispatcher:
         self.broken: dict[str, str] = {}  # channel -> why our side cannot send over it
 
     async def run_once(self, limit: int = 20) -> int:
-        """Deliver what is due now; return how many deliveries were attempted."""
+        """Deliver what is due now; return how many deliveries were attempted.
+
+        Each channel has its own lane: a mail server that hangs for its whole timeout does not
+        hold up the Telegram cards (or the other way round).
+        """
         now = self.clock()
+        lanes = sorted({"email", "telegram", *self.channels})
+        total = 0
+        while total < limit:
+            done = sum(await asyncio.gather(*(self._lane(ch, now, limit) for ch in lanes)))
+            total += done
+            if not done:
+                break  # else a dead letter in one lane may have queued a fallback in another
+        return total + await self.remind(now)
+
+    async def _lane(self, channel: str, now: dt.datetime, limit: int) -> int:
         done = 0
         # One row at a time, claimed just before it is sent: its lease starts when the work does.
-        while done < limit and (row_id := await self._claim(now)) is not None:
+        while done < limit and (row_id := await self._claim(now, channel)) is not None:
             await self._deliver(row_id)
             done += 1
-        return done + await self.remind(now)
+        return done
 
-    async def _claim(self, now: dt.datetime) -> int | None:
+    async def _claim(self, now: dt.datetime, channel: str | None = None) -> int | None:
         """Take the next due row for this dispatcher, in one short transaction.
 
         On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several dispatchers claim side by side
@@ -82,6 +96,8 @@ class Dispatcher:
             # A dispatcher died mid-delivery: its lease ran out.
             (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
         )
+        if channel is not None:
+            due = due & (OutboxRow.channel == channel)
         async with self.sessionmaker() as db, db.begin():
             row_id = await db.scalar(
                 select(OutboxRow.id)
@@ -271,6 +287,9 @@ class Dispatcher:
             row = await db.get(OutboxRow, row_id)
             if row is None:
                 return
+            # Two lanes can dead-letter the same lead's rows at once: the lead's lock makes the
+            # second wait and then see the first as dead, so one of them falls back.
+            lead = await db.get(LeadRow, row.lead_id, with_for_update=True)
             row.status, row.lease_until, row.last_error = "dead", None, exc.reason[:300]
             row.attempts += 1
             others = (
@@ -282,7 +301,6 @@ class Dispatcher:
                     )
                 )
             ).all()
-            lead = await db.get(LeadRow, row.lead_id)
             fallback = self.content.fallback_pilot.id
             if not others and lead is not None and lead.status != "erased":
                 # Nothing else will reach anyone: hand the lead to the programme team.

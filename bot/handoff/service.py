@@ -23,6 +23,7 @@ __all__ = ["DispatchService", "channels_for", "contacts_for"]
 log = logging.getLogger(__name__)
 
 PURGE_EVERY = 24 * 3600.0
+STOP_SECONDS = 6.0  # the dispatcher's part of a stop; the rest of 10 s is for the bot itself
 
 
 def contacts_for(settings: Settings, content: Content) -> dict[str, tuple[Contact, ...]]:
@@ -42,6 +43,7 @@ def channels_for(settings: Settings, bot: Bot | None) -> dict[str, Channel]:
             user=settings.smtp_user,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             security=settings.smtp_security,
+            timeout=settings.smtp_timeout,
         )
     if bot is not None:
         channels["telegram"] = TelegramChannel(bot)
@@ -93,17 +95,22 @@ class DispatchService:
                 await asyncio.wait_for(self._stop.wait(), timeout=PURGE_EVERY)
 
     async def stop(self) -> None:
-        """Stop the loop, then deliver once more what is due (a lead confirmed just now)."""
+        """Stop the loop, then deliver once more what is due (a lead confirmed just now).
+
+        All of it fits in STOP_SECONDS, inside the container's 10 s stop budget: a delivery
+        cut short stays 'sending' and is sent again after its lease (at least once).
+        """
         self._stop.set()
+        share = STOP_SECONDS / 3
         if self._purge_task is not None:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._purge_task, timeout=10)
+                await asyncio.wait_for(self._purge_task, timeout=share)
             self._purge_task = None
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, timeout=10)
+                await asyncio.wait_for(self._task, timeout=share)
             self._task = None
             try:
-                await asyncio.wait_for(self.dispatcher.run_once(), timeout=20)
+                await asyncio.wait_for(self.dispatcher.run_once(), timeout=share)
             except Exception as exc:
-                log.warning("final delivery round failed (%s)", type(exc).__name__)
+                log.warning("final delivery round cut short (%s)", type(exc).__name__)
