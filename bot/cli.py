@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot
 
@@ -504,6 +504,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _settings()
     # Warnings of the other commands (a failed delivery in chat) follow the chosen format too.
     configure("WARNING", _secrets(settings), settings.log_format)
+    try:
+        return _run(args, settings)
+    except (OSError, SQLAlchemyError) as exc:
+        # A data folder that is a file, read-only or on a full disk; a database that cannot
+        # be opened: say where and why, never a traceback (and never the driver's SQL).
+        where = make_url(settings.db_url).render_as_string(hide_password=True)
+        filename = getattr(exc, "filename", None)
+        if isinstance(exc, OSError) and filename and str(filename) not in where:
+            raise SystemExit(f"Cannot use {filename}: {exc.strerror or exc}.") from None
+        orig = getattr(exc, "orig", None) or exc
+        reason = getattr(orig, "strerror", None) or str(orig).splitlines()[0][:200]
+        raise SystemExit(
+            f"Cannot open or write the database ({where}): {reason}. Check MKBROUTE_DATA_DIR "
+            "or MKBROUTE_DATABASE_URL: the folder must exist (or be creatable) and be writable "
+            "for this user, with free disk space; `mkbroute doctor` checks it."
+        ) from None
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "chat":
         try:
             asyncio.run(_chat(settings, args.jsonl, args.user, args.lang))

@@ -144,6 +144,19 @@ def test_bad_settings_give_a_clear_message(
     assert fragment in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("command", [["chat", "--jsonl"], ["leads"], ["purge"], ["stats"]])
+def test_an_unusable_data_folder_is_a_clear_message(tmp_path: Path, command: list[str]) -> None:
+    """Issue 15: a data folder that cannot be created or written (here: a file is in the way)
+    gives one sentence naming the setting, not a traceback."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder", encoding="utf-8")
+    proc = run(command, blocker / "data", '{"user": "u", "text": "/start"}\n')
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert (
+        "MKBROUTE_DATA_DIR" in proc.stderr and "Cannot open or write the database" in proc.stderr
+    )
+
+
 def test_log_level_is_case_insensitive(tmp_path: Path) -> None:
     out = jsonl(tmp_path, [{"user": "u", "text": "/start"}], MKBROUTE_LOG_LEVEL=" debug ")
     assert out[0]["replies"]

@@ -541,3 +541,26 @@ def test_t29_mkbroute_outbox_lists_and_requeues_held_deliveries(tmp_path: Any) -
     assert again.returncode == 0 and again.stdout.startswith("1 deliveries are due now")
     nothing = mkbroute(tmp_path, "outbox", "list", "L-0000-000000", **env)
     assert "Nothing waiting" in nothing.stdout and "Traceback" not in nothing.stderr
+
+
+async def test_t38_after_an_erasure_the_contacts_telegram_card_loses_the_name(
+    world: World,
+) -> None:
+    """T38: the contact got the lead as a Telegram card. After the person erases everything,
+    the withdrawal notice arrives and the card itself is edited: no name, e-mail or company
+    stays visible in the contact's chat (an e-mail cannot be taken back; the notice asks)."""
+    ref = await make_lead(world)
+    await world.dispatcher.run_once()
+    card = next(s for s in world.botapi.sent if s.chat_id == 9001)
+    assert "Anna Bakker" in card.text
+    ask = await world.runtime.handle("console:u1", Inbound.from_text("/verwijder"))
+    await world.runtime.handle("console:u1", Inbound.button(ask.replies[0].buttons[0].id))
+    await world.dispatcher.run_once()
+    edits = [
+        s
+        for s in world.botapi.sent
+        if s.method == "editMessageText" and s.chat_id == 9001 and s.message_id == card.message_id
+    ]
+    assert edits and ref in edits[-1].text and not edits[-1].buttons
+    for secret in ("Anna Bakker", "anna@example.org", "Bakker Bouw"):
+        assert secret not in edits[-1].text

@@ -7,6 +7,7 @@ command with the /help hint), and the attempt is audited.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import io
@@ -177,7 +178,11 @@ class StaffCommands:
         adapter = self.adapter
         settings = adapter.settings
         try:
-            content = load_content(settings.content_dir, settings.thresholds)
+            # Parsing and indexing takes about half a second: off the event loop, so users
+            # are answered meanwhile.
+            content = await asyncio.to_thread(
+                load_content, settings.content_dir, settings.thresholds
+            )
         except ContentError as exc:
             errors = "\n".join(f"- {e}" for e in exc.errors[:15])
             await self._say(

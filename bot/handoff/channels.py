@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -21,10 +22,13 @@ from telegram.error import (
     InvalidToken,
     NetworkError,
     RetryAfter,
+    TelegramError,
     TimedOut,
 )
 
 from bot.handoff.card import Card
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Channel",
@@ -147,6 +151,16 @@ class TelegramChannel:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+
+    async def retract(self, target: str, external_id: str, text: str) -> None:
+        """Replace an earlier card (after an erasure): no name or number stays in the chat."""
+        try:
+            await self.bot.edit_message_text(
+                text[:4096], chat_id=int(target), message_id=int(external_id), reply_markup=None
+            )
+        except (TelegramError, ValueError) as exc:
+            # Too old to edit (48 h), deleted by the contact: the notice still tells them.
+            log.info("card %s not retracted (%s)", external_id, type(exc).__name__)
 
     async def send(self, target: str, card: Card, message_id: str) -> str | None:
         markup = (

@@ -205,6 +205,28 @@ class Dispatcher:
         else:
             self._broken(row.channel, None)
             await self._sent(row_id, external)
+            if row.kind == "erased":
+                await self._retract(row, card.text)
+
+    async def _retract(self, notice: OutboxRow, text: str) -> None:
+        """After the withdrawal notice: edit the cards that person got, where a channel can."""
+        retract = getattr(self.channels.get(notice.channel), "retract", None)
+        if retract is None:
+            return  # an e-mail cannot be taken back; the notice asks to delete it
+        async with self.sessionmaker() as db:
+            cards = (
+                await db.scalars(
+                    select(OutboxRow).where(
+                        OutboxRow.lead_id == notice.lead_id,
+                        OutboxRow.channel == notice.channel,
+                        OutboxRow.target == notice.target,
+                        OutboxRow.kind.in_(("lead", "reminder")),
+                        OutboxRow.external_id.is_not(None),
+                    )
+                )
+            ).all()
+        for card in cards:
+            await retract(card.target, card.external_id, text)
 
     def _broken(self, channel: str, reason: str | None) -> None:
         """Log at ERROR when a channel breaks or its reason changes, once; and when it heals."""
