@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot
 
 from bot.content.bundle import Content
+from bot.content.holder import ContentHolder
 from bot.content.loader import ContentError, content_warnings, load_content
 from bot.content.models import LANGS
 from bot.engine.text import fill
@@ -127,7 +128,7 @@ async def _chat(settings: Settings, jsonl: bool, user: str, lang: str | None) ->
         await upgrade_schema(engine)
         sessionmaker = make_sessionmaker(engine)
         runtime = Runtime(
-            content,
+            ContentHolder(content),
             sessionmaker,
             default_lang=settings.default_language,
             contacts=contacts,
@@ -136,7 +137,7 @@ async def _chat(settings: Settings, jsonl: bool, user: str, lang: str | None) ->
         )
         if bot is not None:
             await bot.initialize()
-        service = DispatchService(settings, content, sessionmaker, contacts, bot)
+        service = DispatchService(settings, runtime.contents, sessionmaker, contacts, bot)
         service.start()
         if jsonl:
             from bot.adapters.console import run_jsonl

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.content.bundle import Content
+from bot.content.holder import ContentHolder, holder_of
 from bot.engine.engine import handle as engine_handle
 from bot.engine.text import fill
 from bot.engine.types import (
@@ -142,7 +143,7 @@ class Runtime:
 
     def __init__(
         self,
-        content: Content,
+        content: Content | ContentHolder,
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         default_lang: str = "nl",
@@ -151,7 +152,7 @@ class Runtime:
         org: tuple[str, str] = ("het programma Mkb-route in het hbo", "www.mkbrouteinhbo.nl"),
         retention: tuple[int, int] = (30, 365),
     ) -> None:
-        self.content = content
+        self.contents = holder_of(content)
         self.org = org
         self.retention = retention  # (unfinished conversations, leads) in days
         self.contacts = dict(contacts or {})
@@ -166,6 +167,11 @@ class Runtime:
         sqlite = getattr(getattr(bind, "dialect", None), "name", "") == "sqlite"
         self._writer: asyncio.Lock | None = asyncio.Lock() if sqlite else None
         self.writes = WriteHealth()
+
+    @property
+    def content(self) -> Content:
+        """The current content (the shared holder's: a reload reaches this too)."""
+        return self.contents.current
 
     def _lock(self, user_key: str) -> asyncio.Lock:
         lock = self._locks.get(user_key)

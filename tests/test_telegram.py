@@ -548,6 +548,38 @@ async def test_staff_commands_answer_only_staff(staff_bot: Bot) -> None:
     assert not any("Anna" in detail for _, detail in audit)
 
 
+async def test_a_reload_reaches_the_lead_cards_too(content: Content, tmp_path: Path) -> None:
+    """Issue 16: /herlaad swapped the conversation's content but the dispatcher kept the old
+    files, so lead cards after a reload still had the old text."""
+    import shutil
+
+    from tests.conftest import ROOT
+
+    for folder in ("flows", "knowledge"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text(CONTACTS_YAML, encoding="utf-8")
+    config = settings(
+        tmp_path,
+        flood_burst=1000,
+        admin_ids=(ADMIN,),
+        content_dir=tmp_path,
+        contacts_file=contacts,
+    )
+    async for bot in _bot(content, config):
+        messages = tmp_path / "flows" / "messages.yaml"
+        text = messages.read_text(encoding="utf-8")
+        old = "Nieuwe aanvraag {lead_ref} via de Mkb-route-assistent"
+        messages.write_text(text.replace(old, "Verse aanvraag {lead_ref} (herladen)"), "utf-8")
+        await bot.say("/herlaad", user=ADMIN)
+        assert "Herladen: versie" in bot.last(ADMIN)
+        ref = await lead_via_telegram(bot, USER)
+        assert bot.adapter.dispatch is not None
+        await bot.adapter.dispatch.dispatcher.run_once()
+        card = next(s for s in bot.state.sent if s.chat_id == 9001 and ref in s.text)
+        assert f"Verse aanvraag {ref} (herladen)" in card.text
+
+
 async def test_reload_keeps_the_old_content_when_the_new_is_broken(
     staff_bot: Bot, tmp_path: Path
 ) -> None:

@@ -44,6 +44,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.content.bundle import Content
+from bot.content.holder import ContentHolder, holder_of
 from bot.content.models import COMMANDS, ENGLISH_COMMANDS
 from bot.engine.text import fill
 from bot.engine.types import Button, Inbound, Reply
@@ -164,11 +165,12 @@ class TelegramAdapter:
     def __init__(
         self,
         settings: Settings,
-        content: Content,
+        content: Content | ContentHolder,
         contacts: Mapping[str, Sequence[Contact]] | None = None,
     ) -> None:
         self.settings = settings
-        self.content = content
+        # Shared with the runtime and the dispatcher: /herlaad swaps it for all of them.
+        self.contents = holder_of(content)
         self.contacts = dict(contacts or {})
         # Contact persons by Telegram chat id: only they may claim or decline a lead.
         self.contact_chats = {
@@ -178,6 +180,7 @@ class TelegramAdapter:
             if person.telegram_chat_id is not None
         }
         self.runtime: Runtime | None = None
+        self.dispatch: DispatchService | None = None
         self.unstored: set[int] = set()  # update ids whose message could not be stored
         self.flood = FloodGuard(settings.flood_burst, settings.flood_per_minute)
         self._group_noticed: dict[int, float] = {}
@@ -186,6 +189,10 @@ class TelegramAdapter:
         self._chat_sends: dict[int, list[float]] = {}
 
     # ----------------------------------------------------------------- wiring
+
+    @property
+    def content(self) -> Content:
+        return self.contents.current
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         from bot.adapters.telegram_staff import StaffCommands
@@ -547,7 +554,7 @@ def build_application(
         await upgrade_schema(engine)
         sessionmaker = make_sessionmaker(engine)
         adapter.runtime = Runtime(
-            content,
+            adapter.contents,
             sessionmaker,
             default_lang=settings.default_language,
             contacts=contacts,
@@ -555,9 +562,10 @@ def build_application(
             retention=(settings.retention_sessions_days, settings.retention_leads_days),
         )
         await adapter.commands(app)
-        service = DispatchService(settings, content, sessionmaker, contacts, app.bot)
+        service = DispatchService(settings, adapter.contents, sessionmaker, contacts, app.bot)
         service.start()
         state["dispatch"] = service
+        adapter.dispatch = service
 
     async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
         service = state.get("dispatch")

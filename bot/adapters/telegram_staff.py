@@ -189,9 +189,7 @@ class StaffCommands:
                 update, context, f"Niet herladen; de oude inhoud blijft actief:\n{errors}"
             )
             return
-        adapter.content = content
-        if adapter.runtime is not None:
-            adapter.runtime.content = content
+        adapter.contents.swap(content)  # the runtime and the dispatcher share this holder
         await self.audit("content_reload", f"version={content.version}")
         await self._say(
             update,

@@ -19,6 +19,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content.bundle import Content
+from bot.content.holder import ContentHolder, holder_of
 from bot.engine.text import fill
 from bot.handoff.card import Card, LeadFacts, render
 from bot.handoff.channels import Channel, Permanent, SenderBroken, Transient
@@ -40,7 +41,7 @@ class Dispatcher:
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        content: Content,
+        content: Content | ContentHolder,
         channels: Mapping[str, Channel],
         contacts: Mapping[str, Sequence[Contact]],
         *,
@@ -52,13 +53,18 @@ class Dispatcher:
         mail_domain: str = "mkbroute.invalid",
     ) -> None:
         self.sessionmaker = sessionmaker
-        self.content = content
+        self.contents = holder_of(content)
         self.channels = dict(channels)
         self.contacts = dict(contacts)
         self.clock, self.jitter = clock, jitter
         self.lease, self.base_delay, self.max_delay = lease, base_delay, max_delay
         self.mail_domain = mail_domain
         self.broken: dict[str, str] = {}  # channel -> why our side cannot send over it
+
+    @property
+    def content(self) -> Content:
+        """The current content (the shared holder's: a reload reaches this too)."""
+        return self.contents.current
 
     async def run_once(self, limit: int = 20) -> int:
         """Deliver what is due now; return how many deliveries were attempted.

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
 from bot.content.bundle import Content
+from bot.content.holder import ContentHolder
 from bot.handoff.channels import Channel, EmailChannel, TelegramChannel
 from bot.handoff.contacts import Contact, load_contacts
 from bot.handoff.dispatcher import Dispatcher
@@ -56,7 +57,7 @@ class DispatchService:
     def __init__(
         self,
         settings: Settings,
-        content: Content,
+        content: Content | ContentHolder,
         sessionmaker: async_sessionmaker[AsyncSession],
         contacts: Mapping[str, Sequence[Contact]],
         bot: Bot | None,
