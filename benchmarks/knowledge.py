@@ -26,8 +26,8 @@ from pathlib import Path
 import yaml
 
 from bot.content.loader import index_inputs, load_content, read_yaml
-from bot.engine.knowledge import FuzzyIndex, Ranking, Thresholds
-from bot.engine.text import fold
+from bot.knowledge.matcher import FuzzyIndex, Ranking, Thresholds
+from bot.knowledge.text import fold
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

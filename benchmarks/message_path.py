@@ -466,9 +466,9 @@ def engine_only(
 ) -> list[float]:
     """The pure engine on the same messages, with the session's JSON round trip the runtime
     does: the questionnaire's button steps, or (``asked``) questions typed in the menu."""
+    from bot.clock import utcnow
     from bot.engine.engine import handle
     from bot.engine.types import Inbound, Session
-    from bot.runtime import utcnow
 
     now = utcnow()
     start = handle(content, None, Inbound.from_text("/start"), now, "nl").session

@@ -22,10 +22,10 @@ from bot.content.bundle import Content
 from bot.content.holder import ContentHolder
 from bot.content.loader import ContentError, content_warnings, load_content
 from bot.content.models import LANGS
-from bot.engine.text import fill
 from bot.engine.types import MAX_INBOUND
 from bot.handoff.contacts import Contact, ContactsError
 from bot.handoff.service import DispatchService, contacts_for
+from bot.knowledge.text import fill
 from bot.logs import configure
 from bot.privacy import erase_user, purge_now
 from bot.runtime import Runtime

@@ -11,9 +11,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content.bundle import Content
-from bot.engine.text import fill
 from bot.engine.types import Session, SessionError
-from bot.handoff.outbox import again
+from bot.knowledge.text import fill
 from bot.settings import Settings
 from bot.store.models import (
     AuditRow,
@@ -191,7 +190,7 @@ async def erase_user(
                 if (row.channel, row.target) in seen or row.kind == "erased":
                     continue
                 seen.add((row.channel, row.target))
-                notice = again(row, now, "erased")
+                notice = row.again(now, "erased")
                 if row.status == "sending" and row.lease_until is not None:
                     notice.next_attempt_at = max(now, row.lease_until)
                 db.add(notice)

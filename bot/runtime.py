@@ -19,10 +19,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.clock import utcnow
 from bot.content.bundle import Content
 from bot.content.holder import ContentHolder, holder_of
 from bot.engine.engine import handle as engine_handle
-from bot.engine.text import fill
 from bot.engine.types import (
     Button,
     CreateLead,
@@ -37,6 +37,7 @@ from bot.engine.types import (
 )
 from bot.handoff.contacts import Contact
 from bot.handoff.outbox import deliveries
+from bot.knowledge.text import fill
 from bot.privacy import erase_user, my_data, my_data_json
 from bot.store.db import wipe_wal
 from bot.store.models import (
@@ -54,14 +55,9 @@ __all__ = [
     "Runtime",
     "WriteHealth",
     "db_error_code",
-    "utcnow",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

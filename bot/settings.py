@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.engine.knowledge import Thresholds
+from bot.knowledge.matcher import Thresholds
 
 __all__ = ["Settings"]
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from bot.content.bundle import Content
-from bot.engine.knowledge import FuzzyIndex, Thresholds, stem
-from bot.engine.text import fold
+from bot.knowledge.matcher import FuzzyIndex, Thresholds, stem
+from bot.knowledge.text import fold
 from tests.conftest import ROOT
 
 EXAMPLES = {
@@ -312,8 +312,8 @@ def test_the_likely_band_shows_the_answer_with_a_hedge_and_alternatives() -> Non
     show the difference)."""
     from bot.content.loader import load_content
     from bot.engine.engine import handle
-    from bot.engine.knowledge import Thresholds
     from bot.engine.types import Inbound
+    from bot.knowledge.matcher import Thresholds
     from tests.conftest import NOW
 
     question = "wat levert het op als je al werkt"

@@ -17,7 +17,7 @@ from rapidfuzz import fuzz
 from bot.content.bundle import Content
 from bot.content.models import Step
 from bot.engine.engine import _choice_forms, _match_choice
-from bot.engine.text import fold
+from bot.knowledge.text import fold
 
 WORDS = st.one_of(
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine.text import clean_input, scrub
 from bot.engine.validate import Invalid, Valid, validate
+from bot.knowledge.text import clean_input, scrub
 
 
 @pytest.mark.parametrize(

@@ -43,16 +43,17 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot.adapters.telegram_staff import StaffCommands
 from bot.content.bundle import Content
 from bot.content.holder import ContentHolder, holder_of
 from bot.content.models import COMMANDS, ENGLISH_COMMANDS
-from bot.engine.text import fill
 from bot.engine.types import Button, Inbound, Reply
 from bot.handoff.card import render
 from bot.handoff.claims import claim, decline, received, sent_cards
 from bot.handoff.contacts import Contact
 from bot.handoff.dispatcher import facts
 from bot.handoff.service import DispatchService, contacts_for
+from bot.knowledge.text import fill
 from bot.runtime import Result, Runtime
 from bot.settings import Settings
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
@@ -195,7 +196,6 @@ class TelegramAdapter:
         return self.contents.current
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
-        from bot.adapters.telegram_staff import StaffCommands
 
         # Staff commands first: otherwise the conversation would take them as unknown commands.
         StaffCommands(self, self.settings.admin_ids).register(app)

@@ -12,22 +12,42 @@ import datetime as dt
 import functools
 import io
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CommandHandler, ContextTypes
 
+from bot.content.bundle import Content
+from bot.content.holder import ContentHolder
 from bot.content.loader import ContentError, load_content
+from bot.engine.types import Reply
+from bot.runtime import Runtime
+from bot.settings import Settings
 from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
 from bot.store.models import AuditRow
 
-if TYPE_CHECKING:
-    from bot.adapters.telegram import TelegramAdapter
+
+class StaffHost(Protocol):
+    """What the staff commands use of the Telegram adapter (which imports this module)."""
+
+    settings: Settings
+    runtime: Runtime | None
+    contents: ContentHolder
+
+    @property
+    def content(self) -> Content: ...
+
+    async def send(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, replies: Sequence[Reply]
+    ) -> None: ...
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None: ...
+
 
 __all__ = ["ADMIN_COMMANDS", "StaffCommands", "admin_only"]
 
@@ -67,7 +87,7 @@ def admin_only(handler: Handler) -> Handler:
 class StaffCommands:
     """The staff commands, sharing the adapter's runtime and content."""
 
-    def __init__(self, adapter: TelegramAdapter, admins: tuple[int, ...]) -> None:
+    def __init__(self, adapter: StaffHost, admins: tuple[int, ...]) -> None:
         self.adapter = adapter
         self.admins = frozenset(admins)
 
@@ -85,8 +105,6 @@ class StaffCommands:
             )
 
     async def _say(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
-        from bot.engine.types import Reply
-
         chat = update.effective_chat
         if chat is not None:
             await self.adapter.send(context, chat.id, [Reply(text)])

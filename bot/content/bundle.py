@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.content.models import Entry, Flow, Messages, Pilot
-from bot.engine.knowledge import KnowledgeIndex
+from bot.knowledge.matcher import KnowledgeIndex
 
 __all__ = ["Content"]
 

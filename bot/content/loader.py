@@ -30,8 +30,8 @@ from bot.content.models import (
     Step,
     Text,
 )
-from bot.engine.knowledge import FuzzyIndex, Thresholds
-from bot.engine.text import fold
+from bot.knowledge.matcher import FuzzyIndex, Thresholds
+from bot.knowledge.text import fold
 
 __all__ = [
     "REQUIRED_KNOWLEDGE",

@@ -17,7 +17,6 @@ from bot.content.bundle import Content
 from bot.content.conditions import Condition, evaluate
 from bot.content.models import LANGS, AltTexts, Choice, Flow, Note, Outcome, Pilot, Step
 from bot.engine.routing import Route, find_routes, route
-from bot.engine.text import clean_input, fill, fold, scrub
 from bot.engine.types import (
     Button,
     CreateLead,
@@ -31,6 +30,7 @@ from bot.engine.types import (
     Unanswered,
 )
 from bot.engine.validate import Invalid, validate
+from bot.knowledge.text import clean_input, fill, fold, scrub
 
 __all__ = ["handle", "new_session"]
 

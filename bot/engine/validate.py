@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from bot.engine.text import clean_input
+from bot.knowledge.text import clean_input
 
 __all__ = ["Invalid", "Valid", "validate"]
 

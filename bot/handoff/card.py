@@ -6,7 +6,7 @@ import html
 from dataclasses import dataclass
 
 from bot.content.bundle import Content
-from bot.engine.text import clean_input
+from bot.knowledge.text import clean_input
 
 __all__ = ["Card", "LeadFacts", "render"]
 

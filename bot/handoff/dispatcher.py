@@ -18,14 +18,14 @@ from html import escape
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import utcnow
 from bot.content.bundle import Content
 from bot.content.holder import ContentHolder, holder_of
-from bot.engine.text import fill
 from bot.handoff.card import Card, LeadFacts, render
 from bot.handoff.channels import Channel, Permanent, SenderBroken, Transient
 from bot.handoff.contacts import Contact
-from bot.handoff.outbox import SENDER_PREFIX, again, deliveries
-from bot.runtime import utcnow
+from bot.handoff.outbox import SENDER_PREFIX, deliveries
+from bot.knowledge.text import fill
 from bot.store.models import LeadRow, OutboxRow
 
 __all__ = ["Dispatcher", "facts", "working_days_between"]
@@ -157,7 +157,7 @@ class Dispatcher:
                     continue
                 lead.reminded_at = now
                 for r in due:
-                    db.add(again(r, now, "reminder"))
+                    db.add(r.again(now, "reminder"))
                     added += 1
         return added
 

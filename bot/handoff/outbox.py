@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from bot.handoff.contacts import Contact
 from bot.store.models import OutboxRow
 
-__all__ = ["SENDER_PREFIX", "again", "deliveries"]
+__all__ = ["SENDER_PREFIX", "deliveries"]
 
 # last_error of a row held back by our own sending side (counted by /healthz and doctor).
 SENDER_PREFIX = "sender: "
@@ -37,19 +37,3 @@ def deliveries(
                     )
                 )
     return rows
-
-
-def again(row: OutboxRow, now: dt.datetime, kind: str) -> OutboxRow:
-    """A new delivery to the same person, channel and target as ``row`` (a reminder, a notice)."""
-    return OutboxRow(
-        lead_id=row.lead_id,
-        channel=row.channel,
-        target=row.target,
-        contact=row.contact,
-        pilot=row.pilot,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        kind=kind,
-    )

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.bundle import Content
-from bot.engine.text import noncharacter
+from bot.knowledge.text import noncharacter
 from bot.store.models import AuditRow, LeadRow, OutboxRow
 
 __all__ = ["MAX_CELL", "export_csv", "export_leads", "export_xlsx", "safe_cell", "table"]

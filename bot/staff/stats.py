@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.engine.text import fold
+from bot.knowledge.text import fold
 from bot.store.models import EventRow, LeadRow, UnansweredRow
 
 __all__ = ["Cluster", "FunnelStep", "funnel", "lead_times", "render_funnel", "unanswered_clusters"]

@@ -137,6 +137,21 @@ class OutboxRow(Base):
     external_id: Mapped[str | None] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(20), default="lead", server_default="lead")
 
+    def again(self, now: dt.datetime, kind: str) -> OutboxRow:
+        """A new delivery to the same person, channel and target (a reminder, a notice)."""
+        return OutboxRow(
+            lead_id=self.lead_id,
+            channel=self.channel,
+            target=self.target,
+            contact=self.contact,
+            pilot=self.pilot,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            kind=kind,
+        )
+
 
 class EventRow(Base):
     """A funnel event; ``data`` never holds personal data."""

@@ -31,7 +31,7 @@ from typing import Literal, NamedTuple, Protocol
 
 from rapidfuzz import fuzz, process
 
-from bot.engine.text import fold
+from bot.knowledge.text import fold
 
 __all__ = ["OUTSIDE", "FuzzyIndex", "KnowledgeIndex", "Lookup", "Ranking", "Thresholds", "stem"]
 

@@ -1,0 +1,1 @@
+"""Content: flows and knowledge loaded from YAML, validated."""

@@ -1,0 +1,1 @@
+"""The pure conversation engine: no I/O, no Telegram, no database."""

@@ -1,0 +1,1 @@
+"""Storage: the database engine, migrations and table models."""
