@@ -321,6 +321,7 @@ class FakeBotAPI:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
         self._wake: asyncio.Event | None = None
+        self._released = False  # see release_polls()
         self.port = 0
 
     @property
@@ -342,6 +343,7 @@ class FakeBotAPI:
         return self
 
     def stop(self) -> None:
+        self.release_polls()  # closing waits for open long polls: answer them now
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -363,9 +365,11 @@ class FakeBotAPI:
     def pause(self) -> None:
         """Close the listening socket: the bot now gets 'connection refused'."""
         assert self._runner is not None
-        # Closing waits for open long polls to return; on a loaded machine that took over 10 s.
+        # Closing waits for open long polls to return: answer them now, not at their timeout.
+        self.release_polls()
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(40)
         self._runner = None
+        self._released = False
 
     def resume(self) -> None:
         """Listen again on the same port."""
@@ -374,6 +378,13 @@ class FakeBotAPI:
     def _notify(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+    def release_polls(self, release: bool = True) -> None:
+        """While released, getUpdates answers at once instead of holding the long poll: a bot
+        asked to stop then finishes its last poll now, not up to its poll timeout later."""
+        self._released = release
+        if release:
+            self._loop.call_soon_threadsafe(self._notify)
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
@@ -406,7 +417,7 @@ class FakeBotAPI:
             self._wake.clear()
             found = self.state.pending(offset, limit)
             left = deadline - time.monotonic()
-            if found or left <= 0:
+            if found or left <= 0 or self._released:
                 return {"ok": True, "result": found}
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=left)

@@ -54,10 +54,13 @@ def start_bot(
         text=True,
     )
     LOGS[proc.pid] = log
+    APIS[proc.pid] = api
+    api.release_polls(False)
     return proc
 
 
 LOGS: dict[int, TextIO] = {}
+APIS: dict[int, FakeBotAPI] = {}  # the emulator each bot process polls
 
 
 def read_log(proc: subprocess.Popen[str]) -> str:
@@ -71,6 +74,11 @@ def read_log(proc: subprocess.Popen[str]) -> str:
 def stop_bot(proc: subprocess.Popen[str]) -> tuple[int, str]:
     """SIGTERM, as a service manager would; return the exit code and everything logged."""
     started = time.monotonic()
+    api = APIS.pop(proc.pid, None)
+    if api is not None:
+        # Telegram holds a long poll open for up to its timeout; a stopping bot waits for it.
+        # The real Bot API answers as soon as the connection closes; the emulator is told.
+        api.release_polls()
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=10)
