@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 from rapidfuzz import fuzz
@@ -102,7 +103,7 @@ class _Turn:
         self.m = content.messages
         # "Bedoel je...?" holds for one reply only: "nee" right after it rejects the suggestions.
         self.was_suggesting = session.suggesting
-        self.s = session.evolve(suggesting=False) if session.suggesting else session
+        self.s = replace(session, suggesting=False) if session.suggesting else session
         self.now = now
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
@@ -170,19 +171,19 @@ class _Turn:
 
     def command(self, name: str, args: str) -> None:
         if name == "start":
-            self.s = self.s.evolve(asking=False)
+            self.s = replace(self.s, asking=False)
             self.menu(
                 "welcome_back" if self.open_step() or self.s.mode == "summary" else "welcome"
             )
         elif name == "menu":
-            self.s = self.s.evolve(asking=False)
+            self.s = replace(self.s, asking=False)
             self.menu()
         elif name == "vraag":
             if args:
                 self.question(args)
                 self.reprompt()
             else:
-                self.s = self.s.evolve(asking=True)
+                self.s = replace(self.s, asking=True)
                 self.say(self.msg("ask_question"), [self.btn("menu", "btn_menu")])
         elif name == "terug":
             self.back()
@@ -213,7 +214,7 @@ class _Turn:
             self.choice_button(step_id, choice_id)
         elif kind == "menu":
             if rest == "vraag":
-                self.s = self.s.evolve(asking=True)
+                self.s = replace(self.s, asking=True)
                 self.say(
                     self.msg("ask_question"),
                     [self.btn("topics", "btn_topics"), self.btn("menu", "btn_menu")],
@@ -236,7 +237,7 @@ class _Turn:
         elif button_id == "confirm":
             self.confirm()
         elif button_id == "cancel" and self.s.mode == "summary":
-            self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, consent=None)
+            self.s = replace(self.s, mode="done", flow=None, step=None, contact={}, consent=None)
             self.event("lead_cancelled")
             self.say(self.msg("lead_cancelled"), self.menu_buttons())
         elif button_id == "back":
@@ -274,7 +275,7 @@ class _Turn:
 
     def language(self, code: str) -> None:
         if code in LANGS:
-            self.s = self.s.evolve(lang=code)
+            self.s = replace(self.s, lang=code)
             self.say(self.msg("language_set"))
             self.reprompt()
         else:
@@ -308,7 +309,7 @@ class _Turn:
                 self.choose_audience(flow)
                 return
             # Outside a questionnaire the next text is another question ("Nog een vraag?").
-            self.s = self.s.evolve(asking=opened is None and self.s.mode != "summary")
+            self.s = replace(self.s, asking=opened is None and self.s.mode != "summary")
             self.question(text)
             self.reprompt()
             return
@@ -353,7 +354,7 @@ class _Turn:
                 if c.id in ids
             ]
             buttons.append(self.btn("none", "btn_none_of_these"))
-            self.s = self.s.evolve(suggesting=True)
+            self.s = replace(self.s, suggesting=True)
             self.say(self.msg("did_you_mean"), buttons)
         elif fold(text).isdigit():
             self.say(self.msg("number_unclear"))
@@ -524,7 +525,7 @@ class _Turn:
                 Button(f"kb:{i}", self.entry_title(i)) for i in ids if i in self.c.knowledge
             ]
             self.say(self.msg("topics_group"), [*buttons, self.btn("topics", "btn_topics")])
-        self.s = self.s.evolve(asking=self.open_step() is None and self.s.mode != "summary")
+        self.s = replace(self.s, asking=self.open_step() is None and self.s.mode != "summary")
         self.reprompt()
 
     def choose_audience(self, flow: Flow) -> None:
@@ -622,8 +623,8 @@ class _Turn:
             # A new request: after a saved lead, or without any questionnaire.
             s = Session(lang=self.lang, run=s.run + 1)
         outcome = s.outcome or {"verdict": "vraag", "reasons": [], "contact": True}
-        self.s = s.evolve(
-            outcome=outcome, contact={}, consent=None, history=(), editing=False, asking=False
+        self.s = replace(
+            s, outcome=outcome, contact={}, consent=None, history=(), editing=False, asking=False
         )
         self.event("contact_requested", flow=self.s.audience or "contact")
         self.say(self.msg("contact_intro"))
@@ -650,13 +651,13 @@ class _Turn:
             if flow.kind == "audience":
                 self.finish_audience(flow)
             else:
-                self.s = self.s.evolve(mode="summary", flow=flow.id, step=None)
+                self.s = replace(self.s, mode="summary", flow=flow.id, step=None)
                 self.summary()
             return
         if step.personal and self.personal_blocked():
             self.under16("contact_young" if flow.kind == "contact" else "under16_info")
             return
-        self.s = self.s.evolve(mode="flow", flow=flow.id, step=step.id)
+        self.s = replace(self.s, mode="flow", flow=flow.id, step=step.id)
         self.ask(flow, step)
 
     def ask(self, flow: Flow, step: Step) -> None:
@@ -683,13 +684,13 @@ class _Turn:
     def answer(self, flow: Flow, step: Step, value: str, number: int | None = None) -> None:
         s = self.s
         if step.personal and not value:
-            s = s.evolve(contact={k: v for k, v in s.contact.items() if k != step.id})
+            s = replace(s, contact={k: v for k, v in s.contact.items() if k != step.id})
         elif step.personal:
-            s = s.evolve(contact={**s.contact, step.id: value})
+            s = replace(s, contact={**s.contact, step.id: value})
         else:
-            s = s.evolve(answers={**s.answers, step.id: value})
+            s = replace(s, answers={**s.answers, step.id: value})
         if not s.editing:
-            s = s.evolve(history=(*s.history, f"{flow.id}:{step.id}"))
+            s = replace(s, history=(*s.history, f"{flow.id}:{step.id}"))
         self.s = s
         if step.role == "offer":
             if value == "nee":
@@ -702,11 +703,11 @@ class _Turn:
                 return
             at = self.now.astimezone(dt.UTC).isoformat(timespec="seconds")
             version = self.m.privacy_version
-            self.s = self.s.evolve(consent={"version": version, "at": at})
+            self.s = replace(self.s, consent={"version": version, "at": at})
             self.effects.append(RecordConsent(version, at))
             self.event("consent_given", flow=self.s.audience)
         if self.s.editing:
-            self.s = self.s.evolve(editing=False, mode="summary", step=None)
+            self.s = replace(self.s, editing=False, mode="summary", step=None)
             self.summary()
             return
         nxt = _after(flow, step, self.facts())
@@ -719,7 +720,7 @@ class _Turn:
         self.goto(flow, nxt)
 
     def finish_contact(self, key: str) -> None:
-        self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, consent=None)
+        self.s = replace(self.s, mode="done", flow=None, step=None, contact={}, consent=None)
         self.say(self.msg(key), self.menu_buttons())
 
     def personal_blocked(self) -> bool:
@@ -730,7 +731,7 @@ class _Turn:
         return self.holds(self.c.contact_flow.no_personal_when, default=False)
 
     def under16(self, key: str = "under16_info") -> None:
-        self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, consent=None)
+        self.s = replace(self.s, mode="done", flow=None, step=None, contact={}, consent=None)
         self.say(self.msg(key), self.menu_buttons())
 
     def labels(self, flow: Flow) -> dict[str, str]:
@@ -751,7 +752,7 @@ class _Turn:
         assert out is not None
         verdict = next(r.verdict for r in out.verdicts if self.holds(r.when))
         # Reasons and next steps may depend on the verdict itself.
-        self.s = self.s.evolve(outcome={"verdict": verdict})
+        self.s = replace(self.s, outcome={"verdict": verdict})
         labels = self.labels(flow)
         reasons = self.notes(out.reasons, labels)
         steps = self.notes(out.next_steps, labels)
@@ -774,7 +775,8 @@ class _Turn:
             and self.holds(out.contact_when)
             and not self.holds(out.no_personal_when, default=False)
         )
-        self.s = self.s.evolve(
+        self.s = replace(
+            self.s,
             outcome={"verdict": verdict, "reasons": reasons, "contact": offer},
             mode="done",
             flow=None,
@@ -837,13 +839,13 @@ class _Turn:
             return
         answers = {k: v for k, v in self.s.answers.items() if k != step_id}
         contact = {k: v for k, v in self.s.contact.items() if k != step_id}
-        s = self.s.evolve(history=tuple(rest), answers=answers, contact=contact, editing=False)
+        s = replace(self.s, history=tuple(rest), answers=answers, contact=contact, editing=False)
         if flow.kind == "audience":
             # Back into the questionnaire: the verdict and anything given for it no longer hold.
-            s = s.evolve(outcome=None, contact={}, consent=None)
+            s = replace(s, outcome=None, contact={}, consent=None)
         elif step.role in ("offer", "consent"):
-            s = s.evolve(contact={}, consent=None)
-        self.s = s.evolve(mode="flow", flow=flow.id, step=step.id)
+            s = replace(s, contact={}, consent=None)
+        self.s = replace(s, mode="flow", flow=flow.id, step=step.id)
         self.ask(flow, step)
 
     def restart(self) -> None:
@@ -905,7 +907,7 @@ class _Turn:
         if step is None or (step.id not in self.s.contact and not step.optional):
             self.summary()
             return
-        self.s = self.s.evolve(mode="flow", flow=contact.id, step=step.id, editing=True)
+        self.s = replace(self.s, mode="flow", flow=contact.id, step=step.id, editing=True)
         self.ask(contact, step)
 
     def confirm(self) -> None:
@@ -943,7 +945,7 @@ class _Turn:
             )
         )
         # The lead now holds the personal data; the session keeps none of it.
-        self.s = self.s.evolve(mode="done", flow=None, step=None, contact={}, history=())
+        self.s = replace(self.s, mode="done", flow=None, step=None, contact={}, history=())
         pilot = self.c.pilots[chosen.pilot].name.get(self.lang)
         self.say(self.msg("lead_confirmed", pilot=pilot), self.menu_buttons())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeAlias
 
 from bot.content.models import ENGLISH_COMMANDS
@@ -137,9 +137,6 @@ class Session:
     editing: bool = False  # answering a "wijzig" from the summary
     asking: bool = False  # /vraag was sent: the next text is a question, not an answer
     suggesting: bool = False  # the last reply was "Bedoel je...?" for the open choice step
-
-    def evolve(self, **changes: Any) -> Session:
-        return replace(self, **changes)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
