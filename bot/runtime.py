@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import utcnow
 from bot.content.bundle import Content
 from bot.content.holder import ContentHolder, holder_of
+from bot.engine import buttons as bid
 from bot.engine.engine import handle as engine_handle
 from bot.engine.types import (
     Button,
@@ -328,15 +329,16 @@ class Runtime:
         # The confirmation carries the minute it was asked: an old "Ja, wis alles" found by
         # scrolling up (or pressed by someone else on the phone days later) asks again.
         buttons = (
-            Button(f"erase:yes:{int(now.timestamp()) // 60}", m.btn_erase_yes.get(lang)),
-            Button("erase:no", m.btn_erase_no.get(lang)),
+            Button(bid.erase_yes(int(now.timestamp()) // 60), m.btn_erase_yes.get(lang)),
+            Button(bid.ERASE_NO, m.btn_erase_no.get(lang)),
         )
         if inbound.kind == "command" and what == "verwijder":
             return Result(replies=(Reply(m.erase_confirm.get(lang), buttons),))
-        if inbound.kind == "button" and what == "erase:no":
+        if inbound.kind == "button" and what == bid.ERASE_NO:
             return Result(replies=(Reply(m.erase_cancelled.get(lang)),))
-        if inbound.kind == "button" and (what == "erase:yes" or what.startswith("erase:yes:")):
-            asked = what.removeprefix("erase:yes").removeprefix(":")
+        pressed = bid.parse(what)
+        if inbound.kind == "button" and (pressed.kind, pressed.arg) == ("erase", "yes"):
+            asked = pressed.arg2
             minutes = (
                 int(now.timestamp()) // 60 - int(asked)
                 if asked.isascii() and asked.isdecimal()

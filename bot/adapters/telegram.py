@@ -47,6 +47,7 @@ from bot.adapters.telegram_staff import StaffCommands
 from bot.content.bundle import Content
 from bot.content.holder import ContentHolder, holder_of
 from bot.content.models import COMMANDS, ENGLISH_COMMANDS
+from bot.engine import buttons as bid
 from bot.engine.types import Button, Inbound, Reply
 from bot.handoff.card import render
 from bot.handoff.claims import claim, decline, received, sent_cards
@@ -204,7 +205,7 @@ class TelegramAdapter:
             MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT, self.on_text)
         )
         app.add_handler(
-            CallbackQueryHandler(self.on_claim, pattern=r"^(claim|decline|declinewhy):")
+            CallbackQueryHandler(self.on_claim, pattern=rf"^({'|'.join(bid.CARD_KINDS)}):")
         )
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(
@@ -272,8 +273,8 @@ class TelegramAdapter:
                 # Not a contact person (a forged button): nothing happens, and it is logged.
                 log.warning("claim button pressed outside a contact chat; ignored")
                 return
-            action, _, rest = query.data.partition(":")
-            ref, _, why = rest.partition(":")
+            pressed = bid.parse(query.data)
+            action, ref, why = pressed.kind, pressed.arg, pressed.arg2
             sm = self.runtime.sessionmaker
             if not await received(sm, ref[:40], chat.id):  # type: ignore[union-attr]
                 # A contact, but not one this lead was sent to (or it was erased): refuse,
@@ -291,7 +292,7 @@ class TelegramAdapter:
             if action == "decline" or (action == "declinewhy" and reason is None):
                 # First ask why: the programme team needs that to find a better match.
                 buttons = tuple(
-                    Button(f"declinewhy:{ref}:{key}", text.get("nl"))
+                    Button(bid.decline_why(ref, key), text.get("nl"))
                     for key, text in m.decline_reasons.items()
                 )
                 ask = Reply(fill(m.decline_ask.get("nl"), lead_ref=ref), buttons)

@@ -17,6 +17,7 @@ from rapidfuzz import fuzz
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, evaluate
 from bot.content.models import LANGS, AltTexts, Choice, Flow, Note, Outcome, Pilot, Step
+from bot.engine import buttons as bid
 from bot.engine.routing import Route, find_routes, route
 from bot.engine.types import (
     Button,
@@ -148,16 +149,16 @@ class _Turn:
         return (flow, step) if flow and step else None
 
     def menu_buttons(self) -> list[Button]:
-        buttons = [Button(f"menu:{f.id}", f.title.get(self.lang)) for f in self.c.audiences]
-        buttons.append(self.btn("menu:vraag", "menu_question"))
-        buttons.append(self.btn("topics", "btn_topics"))
-        buttons.append(self.btn("contact", "btn_human"))
+        buttons = [Button(bid.menu(f.id), f.title.get(self.lang)) for f in self.c.audiences]
+        buttons.append(self.btn(bid.menu("vraag"), "menu_question"))
+        buttons.append(self.btn(bid.TOPICS, "btn_topics"))
+        buttons.append(self.btn(bid.CONTACT, "btn_human"))
         return buttons
 
     def menu(self, text_key: str = "menu_prompt") -> None:
         buttons = self.menu_buttons()
         if self.open_step() or self.s.mode == "summary":
-            buttons.insert(0, self.btn("resume", "btn_resume"))
+            buttons.insert(0, self.btn(bid.RESUME, "btn_resume"))
         self.say(self.msg(text_key), buttons)
 
     def reprompt(self) -> None:
@@ -184,7 +185,7 @@ class _Turn:
                 self.reprompt()
             else:
                 self.s = replace(self.s, asking=True)
-                self.say(self.msg("ask_question"), [self.btn("menu", "btn_menu")])
+                self.say(self.msg("ask_question"), [self.btn(bid.MENU, "btn_menu")])
         elif name == "terug":
             self.back()
         elif name == "opnieuw":
@@ -208,16 +209,16 @@ class _Turn:
             self.reprompt()
 
     def button(self, button_id: str) -> None:
-        kind, _, rest = button_id.partition(":")
+        pressed = bid.parse(button_id)
+        kind, rest = pressed.kind, pressed.arg
         if kind == "c":
-            step_id, _, choice_id = rest.partition(":")
-            self.choice_button(step_id, choice_id)
+            self.choice_button(pressed.arg, pressed.arg2)
         elif kind == "menu":
             if rest == "vraag":
                 self.s = replace(self.s, asking=True)
                 self.say(
                     self.msg("ask_question"),
-                    [self.btn("topics", "btn_topics"), self.btn("menu", "btn_menu")],
+                    [self.btn(bid.TOPICS, "btn_topics"), self.btn(bid.MENU, "btn_menu")],
                 )
             elif rest in self.c.flows and self.c.flows[rest].kind == "audience":
                 self.choose_audience(self.c.flows[rest])
@@ -234,17 +235,17 @@ class _Turn:
             self.language(rest)
         elif kind == "edit" and self.s.mode == "summary":
             self.edit(rest)
-        elif button_id == "confirm":
+        elif button_id == bid.CONFIRM:
             self.confirm()
-        elif button_id == "cancel" and self.s.mode == "summary":
+        elif button_id == bid.CANCEL and self.s.mode == "summary":
             self.s = replace(self.s, mode="done", flow=None, step=None, contact={}, consent=None)
             self.event("lead_cancelled")
             self.say(self.msg("lead_cancelled"), self.menu_buttons())
-        elif button_id == "back":
+        elif button_id == bid.BACK:
             self.back()
-        elif button_id == "restart":
+        elif button_id == bid.RESTART:
             self.restart()
-        elif button_id == "resume":
+        elif button_id == bid.RESUME:
             if self.open_step() or self.s.mode == "summary":
                 self.reprompt()
             elif self.s.mode == "done" and self.s.lead_ref:
@@ -252,14 +253,14 @@ class _Turn:
                 self.say(self.msg("lead_already", lead_ref=self.s.lead_ref), self.menu_buttons())
             else:
                 self.menu()
-        elif button_id == "privacy":
+        elif button_id == bid.PRIVACY:
             self.say(self.msg("privacy_full"))
             self.reprompt()
-        elif button_id == "contact":
+        elif button_id == bid.CONTACT:
             self.start_contact()
-        elif button_id == "skip" and (opened := self.open_step()) and opened[1].optional:
+        elif button_id == bid.SKIP and (opened := self.open_step()) and opened[1].optional:
             self.answer(*opened, "")
-        elif button_id == "none" and self.open_step():
+        elif button_id == bid.NONE and self.open_step():
             self.say(self.msg("pick_again"))
             self.reprompt()
         else:
@@ -281,7 +282,7 @@ class _Turn:
         else:
             self.say(
                 self.msg("language_prompt"),
-                [Button("lang:nl", "Nederlands"), Button("lang:en", "English")],
+                [Button(bid.lang("nl"), "Nederlands"), Button(bid.lang("en"), "English")],
             )
 
     # ----------------------------------------------------------------- typed text
@@ -349,11 +350,11 @@ class _Turn:
             self.answer(flow, step, ids[0], number)
         elif status == "suggest":
             buttons = [
-                Button(f"c:{step.id}:{c.id}", c.label.get(self.lang))
+                Button(bid.choice(step.id, c.id), c.label.get(self.lang))
                 for c in step.choices
                 if c.id in ids
             ]
-            buttons.append(self.btn("none", "btn_none_of_these"))
+            buttons.append(self.btn(bid.NONE, "btn_none_of_these"))
             self.s = replace(self.s, suggesting=True)
             self.say(self.msg("did_you_mean"), buttons)
         elif fold(text).isdigit():
@@ -425,18 +426,18 @@ class _Turn:
         if found.status == "ambiguous" and found.ids:
             self.say(
                 self.msg("kb_did_you_mean"),
-                [Button(f"kb:{i}", self.entry_title(i)) for i in found.ids],
+                [Button(bid.kb(i), self.entry_title(i)) for i in found.ids],
             )
             return True
         if not quiet:
             self.event("kb_unanswered")
-            buttons = [self.btn("menu", "btn_menu")]
+            buttons = [self.btn(bid.MENU, "btn_menu")]
             if self.personal_blocked():
                 # Under 16 nothing the user typed is kept, not even a question.
                 self.say(self.msg("kb_no_match_young"), buttons)
                 return False
             self.effects.append(Unanswered(scrub(text)[:MAX_UNANSWERED], self.lang))
-            buttons.insert(0, self.btn("contact", "btn_human"))
+            buttons.insert(0, self.btn(bid.CONTACT, "btn_human"))
             self.say(self.msg("kb_no_match"), buttons)
         return False
 
@@ -466,16 +467,16 @@ class _Turn:
             body += f"\n{self.msg('kb_read_more', url=linked[1])}"
         if self.s.asking:
             body += f"\n\n{self.msg('kb_more')}"
-        buttons = [Button(f"kb:{a}", self.entry_title(a)) for a in alternatives]
+        buttons = [Button(bid.kb(a), self.entry_title(a)) for a in alternatives]
         buttons += [
-            Button(f"kb:{r}", self.entry_title(r))
+            Button(bid.kb(r), self.entry_title(r))
             for r in entry.related
             if r in self.c.knowledge and r != "contact" and r not in alternatives
         ][: max(0, 3 - len(buttons))]
         if entry_id != "contact":
-            buttons.append(self.btn("contact", "btn_human"))
+            buttons.append(self.btn(bid.CONTACT, "btn_human"))
         if not self.open_step() and self.s.mode != "summary":
-            buttons.append(self.btn("menu", "btn_menu"))
+            buttons.append(self.btn(bid.MENU, "btn_menu"))
         self.say(body, buttons)
         self.event("kb_answer", entry=entry_id)
 
@@ -513,18 +514,18 @@ class _Turn:
         ids = self.m.topics.get(group)
         if not ids:
             buttons = [
-                Button(f"topics:{f.id}", f.title.get(self.lang))
+                Button(bid.topics(f.id), f.title.get(self.lang))
                 for f in self.c.audiences
                 if f.id in self.m.topics
             ]
             if "algemeen" in self.m.topics:
-                buttons.append(self.btn("topics:algemeen", "topics_general"))
+                buttons.append(self.btn(bid.topics("algemeen"), "topics_general"))
             self.say(self.msg("topics_intro"), buttons)
         else:
             buttons = [
-                Button(f"kb:{i}", self.entry_title(i)) for i in ids if i in self.c.knowledge
+                Button(bid.kb(i), self.entry_title(i)) for i in ids if i in self.c.knowledge
             ]
-            self.say(self.msg("topics_group"), [*buttons, self.btn("topics", "btn_topics")])
+            self.say(self.msg("topics_group"), [*buttons, self.btn(bid.TOPICS, "btn_topics")])
         self.s = replace(self.s, asking=self.open_step() is None and self.s.mode != "summary")
         self.reprompt()
 
@@ -535,8 +536,8 @@ class _Turn:
             self.say(
                 self.msg("switch_confirm", choice=flow.title.get(self.lang)),
                 [
-                    Button(f"switch:{flow.id}", self.msg("btn_switch")),
-                    self.btn("resume", "btn_resume"),
+                    Button(bid.switch(flow.id), self.msg("btn_switch")),
+                    self.btn(bid.RESUME, "btn_resume"),
                 ],
             )
             return
@@ -586,9 +587,9 @@ class _Turn:
             lines = [self.msg("routes_list", what=what)]
             lines += [f"• {self.route_name(p)}" for p in found[:5]]
             lines += ["", self.msg("routes_more")]
-            self.say("\n".join(lines), [self.btn("contact", "btn_human")])
+            self.say("\n".join(lines), [self.btn(bid.CONTACT, "btn_human")])
         else:
-            self.say(self.msg("routes_list_none", what=what), [self.btn("contact", "btn_human")])
+            self.say(self.msg("routes_list_none", what=what), [self.btn(bid.CONTACT, "btn_human")])
         self.event("routes_shown", found=len(found))
         return True
 
@@ -641,7 +642,7 @@ class _Turn:
         self.event("flow_started", flow=flow.id)
         if flow.intro is not None:
             link = flow.intro_link
-            more = [Button(f"kb:{link}", self.entry_title(link))] if link else []
+            more = [Button(bid.kb(link), self.entry_title(link))] if link else []
             self.say(flow.intro.get(self.lang), more)
         self.goto(flow, _first(flow, self.facts()))
 
@@ -661,13 +662,13 @@ class _Turn:
         self.ask(flow, step)
 
     def ask(self, flow: Flow, step: Step) -> None:
-        buttons = [Button(f"c:{step.id}:{c.id}", c.label.get(self.lang)) for c in step.choices]
+        buttons = [Button(bid.choice(step.id, c.id), c.label.get(self.lang)) for c in step.choices]
         if step.role == "consent":
-            buttons.append(self.btn("privacy", "btn_privacy"))
+            buttons.append(self.btn(bid.PRIVACY, "btn_privacy"))
         if step.optional:
-            buttons.append(self.btn("skip", "btn_skip"))
+            buttons.append(self.btn(bid.SKIP, "btn_skip"))
         if self.s.history and not self.s.editing:
-            buttons.append(self.btn("back", "btn_back"))
+            buttons.append(self.btn(bid.BACK, "btn_back"))
         self.say(step.ask.get(self.lang), buttons)
 
     def choice_button(self, step_id: str, choice_id: str) -> None:
@@ -800,9 +801,9 @@ class _Turn:
             self.say(
                 self.msg("outcome_contact_anyway"),
                 [
-                    self.btn("contact", "btn_human"),
-                    self.btn("restart", "btn_restart"),
-                    self.btn("menu", "btn_menu"),
+                    self.btn(bid.CONTACT, "btn_human"),
+                    self.btn(bid.RESTART, "btn_restart"),
+                    self.btn(bid.MENU, "btn_menu"),
                 ],
             )
 
@@ -815,7 +816,7 @@ class _Turn:
         if then:
             lines += ["", then] if lines else [then]
         if lines:
-            self.say("\n".join(lines), [Button(f"kb:{e}", self.entry_title(e)) for e in links])
+            self.say("\n".join(lines), [Button(bid.kb(e), self.entry_title(e)) for e in links])
 
     # ----------------------------------------------------------------- navigation
 
@@ -870,14 +871,14 @@ class _Turn:
         contact = self.c.contact_flow
         audience = self.c.flows.get(self.s.audience or "")
         lines = [self.msg("summary_header")]
-        buttons = [self.btn("confirm", "btn_confirm")]
+        buttons = [self.btn(bid.CONFIRM, "btn_confirm")]
         for step in contact.steps:
             if step.id in self.s.contact:
                 label = (step.label or step.ask).get(self.lang)
                 lines.append(f"{label}: {self.s.contact[step.id]}")
-                buttons.append(self.btn(f"edit:{step.id}", "btn_edit", field=label))
+                buttons.append(self.btn(bid.edit(step.id), "btn_edit", field=label))
             elif step.optional and step.input:
-                buttons.append(self.btn(f"edit:{step.id}", "btn_add_question"))
+                buttons.append(self.btn(bid.edit(step.id), "btn_add_question"))
         pilot = self.c.pilots[self.route().pilot]
         key = {"likely": "summary_route_likely", "linked": "summary_route_linked"}.get(
             pilot.status, "summary_route"
@@ -890,7 +891,7 @@ class _Turn:
             for step in audience.steps:
                 if step.id in labels:
                     lines.append(f"{(step.label or step.ask).get(self.lang)}: {labels[step.id]}")
-        buttons.append(self.btn("cancel", "btn_cancel"))
+        buttons.append(self.btn(bid.CANCEL, "btn_cancel"))
         self.say(short or "\n".join(lines), buttons)
 
     def route(self) -> Route:

@@ -15,6 +15,7 @@ from typing import Any
 from bot.content.bundle import Content
 from bot.content.conditions import All, AnyOf, Condition, Eq, Not, iter_eq
 from bot.content.models import LANGS, PLACEHOLDER, Flow, Step, Text
+from bot.engine import buttons as bid
 from bot.engine.engine import handle
 from bot.engine.types import Inbound, Reply, Session
 
@@ -92,7 +93,7 @@ class _Walker:
 
     def run(self) -> list[str]:
         start = handle(self.content, None, Inbound.from_text("/start", lang=self.lang), NOW)
-        turn = handle(self.content, start.session, Inbound.button(f"menu:{self.flow.id}"), NOW)
+        turn = handle(self.content, start.session, Inbound.button(bid.menu(self.flow.id)), NOW)
         self.visit(turn.session, turn.replies, ())
         return self.found
 
@@ -106,7 +107,9 @@ class _Walker:
             return
         self.seen_states.add(state)
         for choice in self.options(session, replies):
-            turn = handle(self.content, session, Inbound.button(f"c:{session.step}:{choice}"), NOW)
+            turn = handle(
+                self.content, session, Inbound.button(bid.choice(session.step or "", choice)), NOW
+            )
             self.visit(turn.session, turn.replies, (*path, f"{session.step}={choice}"))
 
     def finished(self, session: Session, replies: tuple[Reply, ...]) -> bool:
@@ -114,7 +117,7 @@ class _Walker:
         if session.mode != "flow" or session.flow != self.flow.id:
             return True
         return any(
-            b.id.startswith("c:") and b.id.split(":")[1] in self.contact_steps
+            (pressed := bid.parse(b.id)).kind == "c" and pressed.arg in self.contact_steps
             for r in replies
             for b in r.buttons
         )
@@ -124,11 +127,9 @@ class _Walker:
         step = self.steps.get(session.step or "")
         if step is None:
             return []
-        prefix = f"c:{step.id}:"
+        pressed = [bid.parse(b.id) for r in replies for b in r.buttons]
         offered = list(
-            dict.fromkeys(
-                b.id[len(prefix) :] for r in replies for b in r.buttons if b.id.startswith(prefix)
-            )
+            dict.fromkeys(p.arg2 for p in pressed if p.kind == "c" and p.arg == step.id)
         )
         mentioned = self.mentioned.get(step.id, set())
         kept = [c for c in offered if c in mentioned]

@@ -6,6 +6,7 @@ import html
 from dataclasses import dataclass
 
 from bot.content.bundle import Content
+from bot.engine import buttons as bid
 from bot.knowledge.text import clean_input
 
 __all__ = ["Card", "LeadFacts", "render"]
@@ -89,8 +90,8 @@ def render(
     body = "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in lines)
     buttons = (
         (
-            (f"claim:{lead.ref}", m.handoff_claim.get(lang)),
-            (f"decline:{lead.ref}", m.handoff_decline.get(lang)),
+            (bid.claim(lead.ref), m.handoff_claim.get(lang)),
+            (bid.decline(lead.ref), m.handoff_decline.get(lang)),
         )
         if actions
         else ()
