@@ -28,7 +28,7 @@ from bot.handoff.outbox import SENDER_PREFIX
 from bot.handoff.service import contacts_for
 from bot.settings import Settings
 from bot.store.db import alembic_config, schema_revision
-from bot.store.models import LeadRow, OutboxRow
+from bot.store.models import LeadRow, LeadStatus, OutboxRow, OutboxStatus
 
 __all__ = [
     "DB_TIMEOUT",
@@ -195,22 +195,24 @@ async def check_outbox(settings: Settings, seconds: float = DB_TIMEOUT) -> Check
         async with asyncio.timeout(seconds), engine.connect() as conn:
             blocked = await conn.scalar(
                 select(func.count(OutboxRow.id)).where(
-                    OutboxRow.status == "pending", OutboxRow.last_error.startswith(SENDER_PREFIX)
+                    OutboxRow.status == OutboxStatus.PENDING,
+                    OutboxRow.last_error.startswith(SENDER_PREFIX),
                 )
             )
             reason = await conn.scalar(
                 select(OutboxRow.last_error)
                 .where(
-                    OutboxRow.status == "pending", OutboxRow.last_error.startswith(SENDER_PREFIX)
+                    OutboxRow.status == OutboxStatus.PENDING,
+                    OutboxRow.last_error.startswith(SENDER_PREFIX),
                 )
                 .order_by(OutboxRow.id.desc())
                 .limit(1)
             )
             dead = await conn.scalar(
-                select(func.count(OutboxRow.id)).where(OutboxRow.status == "dead")
+                select(func.count(OutboxRow.id)).where(OutboxRow.status == OutboxStatus.DEAD)
             )
             lost = await conn.scalar(
-                select(func.count(LeadRow.id)).where(LeadRow.status == "undeliverable")
+                select(func.count(LeadRow.id)).where(LeadRow.status == LeadStatus.UNDELIVERABLE)
             )
     finally:
         await engine.dispose()

@@ -19,7 +19,10 @@ from bot.store.models import (
     ConsentRow,
     EventRow,
     LeadRow,
+    LeadStatus,
+    OutboxKind,
     OutboxRow,
+    OutboxStatus,
     ProcessedInbound,
     SessionRow,
     UnansweredRow,
@@ -173,25 +176,32 @@ async def erase_user(
         reached = (
             await db.scalars(
                 select(OutboxRow)
-                .where(OutboxRow.lead_id == lead.id, OutboxRow.status.in_(("sent", "sending")))
+                .where(
+                    OutboxRow.lead_id == lead.id,
+                    OutboxRow.status.in_((OutboxStatus.SENT, OutboxStatus.SENDING)),
+                )
                 .order_by(OutboxRow.id)
             )
         ).all()
         await db.execute(
-            delete(OutboxRow).where(OutboxRow.lead_id == lead.id, OutboxRow.status == "pending")
+            delete(OutboxRow).where(
+                OutboxRow.lead_id == lead.id, OutboxRow.status == OutboxStatus.PENDING
+            )
         )
         if reached:
             pilot = content.pilots.get(lead.pilot or "")
             if pilot is not None:
-                sure = any(r.status == "sent" and r.kind != "erased" for r in reached)
+                sure = any(
+                    r.status == OutboxStatus.SENT and r.kind != OutboxKind.ERASED for r in reached
+                )
                 (out.delivered_to if sure else out.maybe_to).append(pilot.name.nl)
             seen: set[tuple[str, str]] = set()
             for row in reached:
-                if (row.channel, row.target) in seen or row.kind == "erased":
+                if (row.channel, row.target) in seen or row.kind == OutboxKind.ERASED:
                     continue
                 seen.add((row.channel, row.target))
-                notice = row.again(now, "erased")
-                if row.status == "sending" and row.lease_until is not None:
+                notice = row.again(now, OutboxKind.ERASED)
+                if row.status == OutboxStatus.SENDING and row.lease_until is not None:
                     notice.next_attempt_at = max(now, row.lease_until)
                 db.add(notice)
             _tombstone(lead)
@@ -232,7 +242,7 @@ def _tombstone(lead: LeadRow) -> None:
     lead.name = lead.company = lead.email = lead.phone = lead.question = None
     lead.answers, lead.reasons, lead.routing = {}, [], []
     lead.consent_id = None  # the consent row itself is erased with the rest
-    lead.status = "erased"
+    lead.status = LeadStatus.ERASED
 
 
 @dataclass
@@ -265,7 +275,8 @@ async def purge(
     # Delivered messages: the lead itself keeps the facts.
     result = await db.execute(
         delete(OutboxRow).where(
-            OutboxRow.status.in_(("sent", "dead")), OutboxRow.created_at < before(outbox_days)
+            OutboxRow.status.in_((OutboxStatus.SENT, OutboxStatus.DEAD)),
+            OutboxRow.created_at < before(outbox_days),
         )
     )
     out.counts["outbox"] = int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -45,6 +45,7 @@ from bot.store.models import (
     ConsentRow,
     EventRow,
     LeadRow,
+    LeadStatus,
     ProcessedInbound,
     SessionRow,
     UnansweredRow,
@@ -385,7 +386,13 @@ class Runtime:
                     status=status,
                 )
             )
-            if lead.status in ("new", "queued", "delivered", "declined", "undeliverable"):
+            if lead.status in (
+                LeadStatus.NEW,
+                LeadStatus.QUEUED,
+                LeadStatus.DELIVERED,
+                LeadStatus.DECLINED,
+                LeadStatus.UNDELIVERABLE,
+            ):
                 # The same promise as the confirmation gave; past it, a way to reach us.
                 due = add_working_days(lead.created_at, self.follow_up_days(lead.pilot or ""))
                 if now.date() > due:
@@ -478,7 +485,7 @@ class Runtime:
             lang=lead.lang,
             pilot=lead.pilot,
             routing=list(lead.routing),
-            status="new",
+            status=LeadStatus.NEW,
             consent_id=consent_id,
             consent_version=lead.consent_version,
             consent_at=dt.datetime.fromisoformat(lead.consent_at),
@@ -493,7 +500,7 @@ class Runtime:
         rows = deliveries(row.id, pilot, self.contacts.get(pilot, ()), now)
         db.add_all(rows)
         if rows:
-            row.status = "queued"
+            row.status = LeadStatus.QUEUED
         return row.ref, moved
 
 

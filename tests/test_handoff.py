@@ -19,7 +19,7 @@ from bot.handoff.contacts import Contact
 from bot.handoff.dispatcher import Dispatcher
 from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
-from bot.store.models import LeadRow, OutboxRow
+from bot.store.models import LeadRow, OutboxRow, OutboxStatus
 from tests.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
 from tests.conftest import AVANS, chat_jsonl, mkbroute
 from tests.mail import Mailbox
@@ -184,7 +184,7 @@ async def test_a_crashed_dispatcher_is_taken_over_after_its_lease(world: World) 
     await make_lead(world)
     async with world.runtime.sessionmaker() as db, db.begin():
         for r in (await db.scalars(select(OutboxRow))).all():
-            r.status = "sending"
+            r.status = OutboxStatus.SENDING
             r.lease_until = world.clock.now + dt.timedelta(seconds=120)
     assert await world.dispatcher.run_once() == 0
     world.clock.advance(121)

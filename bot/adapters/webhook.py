@@ -32,7 +32,7 @@ from telegram.ext import Application
 from bot.handoff.outbox import SENDER_PREFIX
 from bot.runtime import WriteHealth
 from bot.settings import Settings
-from bot.store.models import OutboxRow
+from bot.store.models import OutboxRow, OutboxStatus
 
 __all__ = ["health", "serve"]
 
@@ -67,7 +67,7 @@ async def health(
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT), sessionmaker() as db:
             await db.execute(text("SELECT 1"))
-            waiting = OutboxRow.status.in_(("pending", "sending"))
+            waiting = OutboxRow.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING))
             count, oldest = (
                 await db.execute(
                     select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(waiting)
@@ -75,7 +75,8 @@ async def health(
             ).one()
             blocked = await db.scalar(
                 select(func.count(OutboxRow.id)).where(
-                    OutboxRow.status == "pending", OutboxRow.last_error.startswith(SENDER_PREFIX)
+                    OutboxRow.status == OutboxStatus.PENDING,
+                    OutboxRow.last_error.startswith(SENDER_PREFIX),
                 )
             )
     except Exception as exc:  # whatever broke, the answer is "not healthy", not a traceback

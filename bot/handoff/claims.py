@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.content.bundle import Content
 from bot.handoff.contacts import Contact
 from bot.handoff.outbox import deliveries
-from bot.store.models import LeadRow, OutboxRow
+from bot.store.models import LeadRow, LeadStatus, OutboxKind, OutboxRow, OutboxStatus
 
 __all__ = ["ClaimResult", "claim", "decline", "received", "sent_cards"]
 
@@ -38,11 +38,11 @@ async def received(sessionmaker: async_sessionmaker[AsyncSession], ref: str, cha
             .join(LeadRow, LeadRow.id == OutboxRow.lead_id)
             .where(
                 LeadRow.ref == ref,
-                LeadRow.status != "erased",
+                LeadRow.status != LeadStatus.ERASED,
                 OutboxRow.channel == "telegram",
                 OutboxRow.target == str(chat_id),
-                OutboxRow.kind.in_(("lead", "reminder")),
-                OutboxRow.status == "sent",
+                OutboxRow.kind.in_((OutboxKind.LEAD, OutboxKind.REMINDER)),
+                OutboxRow.status == OutboxStatus.SENT,
             )
             .limit(1)
         )
@@ -60,7 +60,7 @@ async def claim(
         result = await db.execute(
             update(LeadRow)
             .where(LeadRow.id == lead.id, LeadRow.claimed_by.is_(None))
-            .values(claimed_by=contact, claimed_at=now, status="claimed")
+            .values(claimed_by=contact, claimed_at=now, status=LeadStatus.CLAIMED)
         )
         if not result.rowcount:  # type: ignore[attr-defined]
             await db.refresh(lead)
@@ -85,9 +85,9 @@ async def decline(
             return ClaimResult("unknown")
         if lead.claimed_by is not None:
             return ClaimResult("already", lead.claimed_by, lead.id)
-        if lead.status == "declined":
+        if lead.status == LeadStatus.DECLINED:
             return ClaimResult("declined", contact, lead.id)
-        lead.status = "declined"
+        lead.status = LeadStatus.DECLINED
         why = f": {reason}" if reason else ""
         lead.routing = [*lead.routing, f"niet voor ons volgens {contact} ({lead.pilot}){why}"]
         lead.pilot = fallback
@@ -105,7 +105,7 @@ async def sent_cards(
                 select(OutboxRow).where(
                     OutboxRow.lead_id == lead_id,
                     OutboxRow.channel == "telegram",
-                    OutboxRow.status == "sent",
+                    OutboxRow.status == OutboxStatus.SENT,
                     OutboxRow.external_id.is_not(None),
                 )
             )

@@ -26,7 +26,7 @@ from bot.handoff.channels import Channel, Permanent, SenderBroken, Transient
 from bot.handoff.contacts import Contact
 from bot.handoff.outbox import SENDER_PREFIX, deliveries
 from bot.knowledge.text import fill
-from bot.store.models import LeadRow, OutboxRow
+from bot.store.models import LeadRow, LeadStatus, OutboxKind, OutboxRow, OutboxStatus
 
 __all__ = ["Dispatcher", "facts", "working_days_between"]
 
@@ -98,9 +98,9 @@ class Dispatcher:
         The update repeats the condition, so a row taken in between is never claimed twice.
         """
         due = or_(
-            (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
+            (OutboxRow.status == OutboxStatus.PENDING) & (OutboxRow.next_attempt_at <= now),
             # A dispatcher died mid-delivery: its lease ran out.
-            (OutboxRow.status == "sending") & (OutboxRow.lease_until < now),
+            (OutboxRow.status == OutboxStatus.SENDING) & (OutboxRow.lease_until < now),
         )
         if channel is not None:
             due = due & (OutboxRow.channel == channel)
@@ -117,7 +117,9 @@ class Dispatcher:
             return await db.scalar(
                 update(OutboxRow)
                 .where(OutboxRow.id == row_id, due)
-                .values(status="sending", lease_until=now + dt.timedelta(seconds=self.lease))
+                .values(
+                    status=OutboxStatus.SENDING, lease_until=now + dt.timedelta(seconds=self.lease)
+                )
                 .returning(OutboxRow.id)
             )
 
@@ -128,7 +130,7 @@ class Dispatcher:
                 await db.scalars(
                     select(LeadRow)
                     .where(
-                        LeadRow.status == "delivered",
+                        LeadRow.status == LeadStatus.DELIVERED,
                         LeadRow.claimed_by.is_(None),
                         LeadRow.reminded_at.is_(None),
                     )
@@ -142,8 +144,8 @@ class Dispatcher:
                     await db.scalars(
                         select(OutboxRow).where(
                             OutboxRow.lead_id == lead.id,
-                            OutboxRow.status == "sent",
-                            OutboxRow.kind == "lead",
+                            OutboxRow.status == OutboxStatus.SENT,
+                            OutboxRow.kind == OutboxKind.LEAD,
                         )
                     )
                 ).all()
@@ -157,7 +159,7 @@ class Dispatcher:
                     continue
                 lead.reminded_at = now
                 for r in due:
-                    db.add(r.again(now, "reminder"))
+                    db.add(r.again(now, OutboxKind.REMINDER))
                     added += 1
         return added
 
@@ -183,12 +185,16 @@ class Dispatcher:
             lead = await db.get(LeadRow, row.lead_id) if row else None
         if row is None or lead is None or lead.ref is None:
             return
-        if lead.status == "erased" and row.kind != "erased":
+        if lead.status == LeadStatus.ERASED and row.kind != OutboxKind.ERASED:
             # The person withdrew before this delivery started: never send it now.
             await self._drop(row_id, "the person erased their data")
             return
-        note = self.content.messages.handoff_reminder.get("nl") if row.kind == "reminder" else ""
-        if row.kind == "erased":
+        note = (
+            self.content.messages.handoff_reminder.get("nl")
+            if row.kind == OutboxKind.REMINDER
+            else ""
+        )
+        if row.kind == OutboxKind.ERASED:
             # The person withdrew: say so, and nothing else (the lead is only a tombstone now).
             text = fill(self.content.messages.handoff_erased.get("nl"), lead_ref=lead.ref)
             card = Card(subject=text.split(".")[0][:120], text=text, html=f"<p>{escape(text)}</p>")
@@ -211,7 +217,7 @@ class Dispatcher:
         else:
             self._broken(row.channel, None)
             await self._sent(row_id, external)
-            if row.kind == "erased":
+            if row.kind == OutboxKind.ERASED:
                 await self._retract(row, card.text)
 
     async def _retract(self, notice: OutboxRow, text: str) -> None:
@@ -226,7 +232,7 @@ class Dispatcher:
                         OutboxRow.lead_id == notice.lead_id,
                         OutboxRow.channel == notice.channel,
                         OutboxRow.target == notice.target,
-                        OutboxRow.kind.in_(("lead", "reminder")),
+                        OutboxRow.kind.in_((OutboxKind.LEAD, OutboxKind.REMINDER)),
                         OutboxRow.external_id.is_not(None),
                     )
                 )
@@ -265,12 +271,16 @@ class Dispatcher:
                 # Purged or erased while it was being sent: nothing left to record.
                 log.info("outbox row %d was sent but is gone", row_id)
                 return
-            row.status, row.sent_at, row.lease_until = "sent", now, None
+            row.status, row.sent_at, row.lease_until = OutboxStatus.SENT, now, None
             row.external_id = external
             row.attempts += 1
             lead = await db.get(LeadRow, row.lead_id)
-            if lead is not None and lead.status in ("new", "queued", "undeliverable"):
-                lead.status = "delivered"
+            if lead is not None and lead.status in (
+                LeadStatus.NEW,
+                LeadStatus.QUEUED,
+                LeadStatus.UNDELIVERABLE,
+            ):
+                lead.status = LeadStatus.DELIVERED
         log.info(
             "delivered outbox row %d over %s",
             row_id,
@@ -284,7 +294,9 @@ class Dispatcher:
             row = await db.get(OutboxRow, row_id)
             lead = await db.get(LeadRow, row.lead_id) if row is not None else None
             if row is None or (
-                lead is not None and lead.status == "erased" and row.kind != "erased"
+                lead is not None
+                and lead.status == LeadStatus.ERASED
+                and row.kind != OutboxKind.ERASED
             ):
                 # Gone, or erased meanwhile: a retry would send a lead the person withdrew.
                 if row is not None:
@@ -298,7 +310,7 @@ class Dispatcher:
             else:
                 backoff = min(cap, self.base_delay * 2 ** (row.attempts - 1))
                 delay = backoff * (0.5 + self.jitter())  # jitter spreads retries out
-            row.status, row.lease_until = "pending", None
+            row.status, row.lease_until = OutboxStatus.PENDING, None
             row.next_attempt_at = now + dt.timedelta(seconds=delay)
             row.last_error = exc.reason[:300]
         log.warning(
@@ -318,27 +330,29 @@ class Dispatcher:
             # Two lanes can dead-letter the same lead's rows at once: the lead's lock makes the
             # second wait and then see the first as dead, so one of them falls back.
             lead = await db.get(LeadRow, row.lead_id, with_for_update=True)
-            row.status, row.lease_until, row.last_error = "dead", None, exc.reason[:300]
+            row.status, row.lease_until, row.last_error = OutboxStatus.DEAD, None, exc.reason[:300]
             row.attempts += 1
             others = (
                 await db.scalars(
                     select(OutboxRow).where(
                         OutboxRow.lead_id == row.lead_id,
                         OutboxRow.id != row.id,
-                        OutboxRow.status.in_(("pending", "sending", "sent")),
+                        OutboxRow.status.in_(
+                            (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT)
+                        ),
                     )
                 )
             ).all()
             fallback = self.content.fallback_pilot.id
-            if not others and lead is not None and lead.status != "erased":
+            if not others and lead is not None and lead.status != LeadStatus.ERASED:
                 # Nothing else will reach anyone: hand the lead to the programme team.
                 added = False
                 if row.pilot != fallback:
                     rows = deliveries(row.lead_id, fallback, self.contacts.get(fallback, ()), now)
                     db.add_all(rows)
                     added = bool(rows)
-                if not added and lead.status != "delivered":
-                    lead.status = "undeliverable"
+                if not added and lead.status != LeadStatus.DELIVERED:
+                    lead.status = LeadStatus.UNDELIVERABLE
         log.warning(
             "outbox row %d: permanent failure (%s)",
             row_id,

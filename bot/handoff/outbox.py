@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from bot.handoff.contacts import Contact
-from bot.store.models import OutboxRow
+from bot.store.models import OutboxKind, OutboxRow, OutboxStatus
 
 __all__ = ["SENDER_PREFIX", "deliveries"]
 
@@ -15,7 +15,11 @@ SENDER_PREFIX = "sender: "
 
 
 def deliveries(
-    lead_id: int, pilot: str, people: Iterable[Contact], now: dt.datetime, kind: str = "lead"
+    lead_id: int,
+    pilot: str,
+    people: Iterable[Contact],
+    now: dt.datetime,
+    kind: OutboxKind = OutboxKind.LEAD,
 ) -> list[OutboxRow]:
     """The rows that hand lead ``lead_id`` to ``people`` of ``pilot``, due now."""
     rows = []
@@ -29,7 +33,7 @@ def deliveries(
                         target=str(target),
                         contact=person.name,
                         pilot=pilot,
-                        status="pending",
+                        status=OutboxStatus.PENDING,
                         attempts=0,
                         next_attempt_at=now,
                         created_at=now,

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.bundle import Content
-from bot.store.models import LeadRow, OutboxRow
+from bot.store.models import LeadRow, OutboxRow, OutboxStatus
 
 __all__ = ["lead_detail", "lead_lines"]
 
@@ -27,7 +27,7 @@ async def lead_lines(db: AsyncSession, content: Content, limit: int = 20) -> lis
     lines = []
     for lead in leads:
         rows = await _deliveries(db, lead.id)
-        sent = sum(r.status == "sent" for r in rows)
+        sent = sum(r.status == OutboxStatus.SENT for r in rows)
         flow = content.flows.get(lead.flow)
         audience = flow.title.nl if flow else lead.flow
         who = f" door {lead.claimed_by}" if lead.claimed_by else ""

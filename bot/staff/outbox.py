@@ -11,13 +11,15 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.models import LeadRow, OutboxRow
+from bot.store.models import LeadRow, LeadStatus, OutboxKind, OutboxRow, OutboxStatus
 
 __all__ = ["outbox_lines", "retry_outbox"]
 
 
 def _which(dead: bool, ref: str | None) -> tuple[object, ...]:
-    statuses = ("pending", "sending", "dead") if dead else ("pending", "sending")
+    statuses: tuple[OutboxStatus, ...] = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+    if dead:
+        statuses += (OutboxStatus.DEAD,)
     where: list[object] = [OutboxRow.status.in_(statuses)]
     if ref:
         where.append(LeadRow.ref == ref)
@@ -38,7 +40,7 @@ async def outbox_lines(db: AsyncSession, dead: bool = False, ref: str | None = N
     """One line per waiting (and with ``dead``, dead) delivery: who, how, why it waits."""
     lines = []
     for row, lead in await _rows(db, dead, ref):
-        due = f"{row.next_attempt_at:%d-%m %H:%M}" if row.status == "pending" else "-"
+        due = f"{row.next_attempt_at:%d-%m %H:%M}" if row.status == OutboxStatus.PENDING else "-"
         lines.append(
             f"#{row.id}  {lead.ref}  {row.kind}  {row.pilot}/{row.contact}  {row.channel}  "
             f"{row.status}  tries {row.attempts}  due {due}  {row.last_error or ''}".rstrip()
@@ -56,12 +58,14 @@ async def retry_outbox(
     """
     count = 0
     for row, lead in await _rows(db, dead, ref):
-        if row.status == "sending" or (lead.status == "erased" and row.kind != "erased"):
+        if row.status == OutboxStatus.SENDING or (
+            lead.status == LeadStatus.ERASED and row.kind != OutboxKind.ERASED
+        ):
             continue
-        if row.status == "dead":
+        if row.status == OutboxStatus.DEAD:
             row.attempts = 0
-        row.status, row.next_attempt_at, row.lease_until = "pending", now, None
-        if lead.status == "undeliverable":
-            lead.status = "queued"
+        row.status, row.next_attempt_at, row.lease_until = OutboxStatus.PENDING, now, None
+        if lead.status == LeadStatus.UNDELIVERABLE:
+            lead.status = LeadStatus.QUEUED
         count += 1
     return count

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.knowledge.text import fold
-from bot.store.models import EventRow, LeadRow, UnansweredRow
+from bot.store.models import EventRow, LeadRow, LeadStatus, UnansweredRow
 
 __all__ = ["Cluster", "FunnelStep", "funnel", "lead_times", "render_funnel", "unanswered_clusters"]
 
@@ -36,7 +36,7 @@ async def _events(db: AsyncSession, kind: str, since: dt.datetime | None) -> Fun
 
 
 async def _leads(
-    db: AsyncSession, name: str, statuses: tuple[str, ...], since: dt.datetime | None
+    db: AsyncSession, name: str, statuses: tuple[LeadStatus, ...], since: dt.datetime | None
 ) -> FunnelStep:
     query = select(LeadRow.flow, func.count()).where(LeadRow.status.in_(statuses))
     if since is not None:
@@ -67,8 +67,13 @@ async def funnel(db: AsyncSession, since: dt.datetime | None = None) -> list[Fun
         await _events(db, "contact_offered", since),
         await _events(db, "consent_given", since),
         await _events(db, "lead_confirmed", since),
-        await _leads(db, "delivered", ("delivered", "claimed", "declined"), since),
-        await _leads(db, "claimed", ("claimed",), since),
+        await _leads(
+            db,
+            "delivered",
+            (LeadStatus.DELIVERED, LeadStatus.CLAIMED, LeadStatus.DECLINED),
+            since,
+        ),
+        await _leads(db, "claimed", (LeadStatus.CLAIMED,), since),
     ]
     return steps
 

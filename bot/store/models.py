@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -14,14 +15,66 @@ __all__ = [
     "AuditRow",
     "Base",
     "ConsentRow",
+    "EnumText",
     "EventRow",
     "LeadRow",
+    "LeadStatus",
+    "OutboxKind",
     "OutboxRow",
+    "OutboxStatus",
     "ProcessedInbound",
     "SessionRow",
     "UnansweredRow",
     "UtcDateTime",
 ]
+
+
+class LeadStatus(StrEnum):
+    """Where a lead stands: new -> queued -> delivered -> claimed | declined; undeliverable
+    when nobody could be reached; erased (a tombstone) after the person withdrew."""
+
+    NEW = "new"
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    CLAIMED = "claimed"
+    DECLINED = "declined"
+    UNDELIVERABLE = "undeliverable"
+    ERASED = "erased"
+
+
+class OutboxStatus(StrEnum):
+    """A delivery: pending -> sending (leased) -> sent; dead after a permanent failure."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class OutboxKind(StrEnum):
+    """What a delivery carries: the lead card, a reminder of it, or the withdrawal notice."""
+
+    LEAD = "lead"
+    REMINDER = "reminder"
+    ERASED = "erased"
+
+
+class EnumText(TypeDecorator[Any]):
+    """A StrEnum stored as plain text: a misspelt status is refused before it is written, and
+    rows read back as enum members (the schema stays VARCHAR)."""
+
+    impl = String(20)
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else str(self.enum(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -104,7 +157,7 @@ class LeadRow(Base):
     pilot: Mapped[str | None] = mapped_column(String(40))
     # Why the lead went to this pilot, in words staff can read ("ICT + ... -> HvA").
     routing: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[LeadStatus] = mapped_column(EnumText(LeadStatus), default=LeadStatus.NEW)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     reminded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -125,8 +178,9 @@ class OutboxRow(Base):
     target: Mapped[str] = mapped_column(String(254))  # an address or a chat id
     contact: Mapped[str] = mapped_column(String(100))
     pilot: Mapped[str] = mapped_column(String(40))
-    # pending -> sending -> sent; or -> dead (permanent failure); cancelled (erased lead)
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[OutboxStatus] = mapped_column(
+        EnumText(OutboxStatus), default=OutboxStatus.PENDING, index=True
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
     lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -135,9 +189,11 @@ class OutboxRow(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # The Telegram message id of a sent card, so that a claim can update it for everyone.
     external_id: Mapped[str | None] = mapped_column(String(40))
-    kind: Mapped[str] = mapped_column(String(20), default="lead", server_default="lead")
+    kind: Mapped[OutboxKind] = mapped_column(
+        EnumText(OutboxKind), default=OutboxKind.LEAD, server_default="lead"
+    )
 
-    def again(self, now: dt.datetime, kind: str) -> OutboxRow:
+    def again(self, now: dt.datetime, kind: OutboxKind) -> OutboxRow:
         """A new delivery to the same person, channel and target (a reminder, a notice)."""
         return OutboxRow(
             lead_id=self.lead_id,
@@ -145,7 +201,7 @@ class OutboxRow(Base):
             target=self.target,
             contact=self.contact,
             pilot=self.pilot,
-            status="pending",
+            status=OutboxStatus.PENDING,
             attempts=0,
             next_attempt_at=now,
             created_at=now,
