@@ -44,6 +44,19 @@ AVANS = [
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
 
 
+def avans_lead_lines(user: str = "z") -> list[object]:
+    """`mkbroute chat --jsonl` lines: an employer in Brabant confirms a lead by e-mail."""
+    lines: list[object] = [{"user": user, "button": b} for b in AVANS]
+    return [
+        *lines,
+        {"user": user, "text": "Zoë Jansen"},
+        {"user": user, "text": "Jansen Bouw"},
+        {"user": user, "button": "c:kanaal:email"},
+        {"user": user, "text": "zoe@example.org"},
+        {"user": user, "button": "confirm"},
+    ]
+
+
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment for running ``mkbroute`` in a subprocess: nothing of the developer's own
     MKBROUTE_ settings, a data folder of the test's own, plus ``extra``."""

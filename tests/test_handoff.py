@@ -21,7 +21,7 @@ from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import LeadRow, OutboxRow, OutboxStatus
 from tests.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
-from tests.conftest import AVANS, chat_jsonl, mkbroute
+from tests.conftest import AVANS, avans_lead_lines, chat_jsonl, mkbroute
 from tests.mail import Mailbox
 
 
@@ -522,15 +522,7 @@ def test_t29_mkbroute_outbox_lists_and_requeues_held_deliveries(tmp_path: Any) -
         MKBROUTE_SMTP_FROM="assistent@example.org",
         MKBROUTE_DISPATCH_INTERVAL="0.2",
     )
-    lines: list[object] = [{"user": "z", "button": b} for b in AVANS]
-    lines += [
-        {"user": "z", "text": "Zoë Jansen"},
-        {"user": "z", "text": "Jansen Bouw"},
-        {"user": "z", "button": "c:kanaal:email"},
-        {"user": "z", "text": "zoe@example.org"},
-        {"user": "z", "button": "confirm"},
-        {"user": "z", "text": "/status"},
-    ]
+    lines = [*avans_lead_lines(), {"user": "z", "text": "/status"}]
     out = chat_jsonl(tmp_path, lines, **env)
     ref = out[-2]["events"][-1]["ref"]
     assert "niemand aangekomen" not in out[-1]["replies"][0]["text"]

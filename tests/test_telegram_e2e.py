@@ -229,34 +229,53 @@ def get(url: str) -> bytes:
         return bytes(response.read())
 
 
+WEBHOOK_SECRET = "s3cret-token_for-tests"
+GOOD = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+
+
+def start_webhook(
+    api: FakeBotAPI, data: Path, path: str = "/telegram", listen: str | None = "127.0.0.1"
+) -> tuple[subprocess.Popen[str], str, int]:
+    """`mkbroute webhook` on a free port, registered and answering: (process, URL, port).
+    ``listen=None`` leaves the listen address at its default."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}{path}"
+    env = {"MKBROUTE_WEBHOOK_LISTEN": listen} if listen else {}
+    proc = start_bot(
+        api,
+        data,
+        "webhook",
+        MKBROUTE_WEBHOOK_URL=url,
+        MKBROUTE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        MKBROUTE_WEBHOOK_PORT=str(port),
+        **env,
+    )
+    try:
+        api.wait_for(lambda _: api.state.webhook == url, timeout=30)
+        for _ in range(50):  # the server may need a moment after setWebhook
+            try:
+                if post(f"http://127.0.0.1:{port}/healthz", b"", {}, method="GET") == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.2)
+    except BaseException:
+        stop_bot(proc)
+        raise
+    return proc, url, port
+
+
 def test_webhook_mode_checks_the_secret_and_serves_updates(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
     """T21: the webhook endpoint on 127.0.0.1 with right, wrong and missing secrets."""
-    port = free_port()
-    secret = "s3cret-token_for-tests"
-    url = f"http://127.0.0.1:{port}/telegram"
-    proc = start_bot(
-        api,
-        tmp_path,
-        "webhook",
-        MKBROUTE_WEBHOOK_URL=url,
-        MKBROUTE_WEBHOOK_SECRET=secret,
-        MKBROUTE_WEBHOOK_LISTEN="127.0.0.1",
-        MKBROUTE_WEBHOOK_PORT=str(port),
-    )
+    proc, url, port = start_webhook(api, tmp_path)
+    secret, good = WEBHOOK_SECRET, GOOD
     try:
-        api.wait_for(lambda _: api.state.webhook == url, timeout=30)
         update = api.state.message_update(USER, "/start")
         update["update_id"] = 9001
         body = json.dumps(update).encode()
-        good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
-        for _ in range(30):  # the server may need a moment after setWebhook
-            try:
-                assert post(url, b"{}", {"Content-Type": "application/json"}) == 403
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
+        assert post(url, b"{}", {"Content-Type": "application/json"}) == 403
         wrong = {**good, "X-Telegram-Bot-Api-Secret-Token": "wrong"}
         assert post(url, body, wrong) == 403
         assert post(url, body, {**good, "Content-Type": "text/plain"}) == 403
@@ -294,29 +313,10 @@ def test_t31_the_webhook_serves_the_urls_own_path(
 ) -> None:
     """T31: a webhook URL without a path (or with several segments and a dot) gets its
     updates at exactly that path; before, the route was named after the host: all 404."""
-    port = free_port()
-    secret = "s3cret-token_for-tests"
-    url = f"http://127.0.0.1:{port}{path}"
-    proc = start_bot(
-        api,
-        tmp_path,
-        "webhook",
-        MKBROUTE_WEBHOOK_URL=url,
-        MKBROUTE_WEBHOOK_SECRET=secret,
-        MKBROUTE_WEBHOOK_LISTEN="127.0.0.1",
-        MKBROUTE_WEBHOOK_PORT=str(port),
-    )
+    proc, url, _ = start_webhook(api, tmp_path, path)
     try:
-        api.wait_for(lambda _: api.state.webhook == url, timeout=30)
         update = {**api.state.message_update(USER, "/start"), "update_id": 501}
-        good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
-        for _ in range(30):  # the server may need a moment after setWebhook
-            try:
-                status = post(url, json.dumps(update).encode(), good)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        assert status == 200
+        assert post(url, json.dumps(update).encode(), GOOD) == 200
         wait_text(api, USER, "digitale assistent")
     finally:
         code, log = stop_bot(proc)
@@ -331,29 +331,12 @@ def test_t32_an_update_that_cannot_be_stored_is_refused_so_telegram_sends_it_aga
     SQLite code, no personal data), and the redelivered update is answered once it is free."""
     import sqlite3
 
-    port = free_port()
-    secret = "s3cret-token_for-tests"
-    url = f"http://127.0.0.1:{port}/telegram"
-    proc = start_bot(
-        api,
-        tmp_path,
-        "webhook",
-        MKBROUTE_WEBHOOK_URL=url,
-        MKBROUTE_WEBHOOK_SECRET=secret,
-        MKBROUTE_WEBHOOK_LISTEN="127.0.0.1",
-        MKBROUTE_WEBHOOK_PORT=str(port),
-    )
-    good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+    proc, url, port = start_webhook(api, tmp_path)
+    good = GOOD
     health = f"http://127.0.0.1:{port}/healthz"
     try:
-        api.wait_for(lambda _: api.state.webhook == url, timeout=30)
         first = {**api.state.message_update(USER, "/start"), "update_id": 601}
-        for _ in range(30):
-            try:
-                assert post(url, json.dumps(first).encode(), good) == 200
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
+        assert post(url, json.dumps(first).encode(), good) == 200
         wait_text(api, USER, "digitale assistent")
         holder = sqlite3.connect(tmp_path / "mkbroute.db", timeout=1)
         holder.execute("BEGIN EXCLUSIVE")
@@ -407,27 +390,10 @@ def test_t34_the_webhook_stays_up_under_idle_slow_and_forged_clients(
     at most its connection cap open, drops idle and slow clients within seconds, refuses the
     forgery before reading its body, and still serves a real update and /healthz; the log
     gets a few summary lines, not one per request."""
-    port = free_port()
-    secret = "s3cret-token_for-tests"
-    url = f"http://127.0.0.1:{port}/telegram"
-    proc = start_bot(
-        api,
-        tmp_path,
-        "webhook",
-        MKBROUTE_WEBHOOK_URL=url,
-        MKBROUTE_WEBHOOK_SECRET=secret,
-        MKBROUTE_WEBHOOK_PORT=str(port),
-    )
-    good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+    proc, url, port = start_webhook(api, tmp_path, listen=None)  # the default: 127.0.0.1
+    good = GOOD
     idle: list[socket.socket] = []
     try:
-        api.wait_for(lambda _: api.state.webhook == url, timeout=30)
-        for _ in range(50):  # the default listen address is 127.0.0.1
-            try:
-                assert post(f"http://127.0.0.1:{port}/healthz", b"", {}, method="GET") == 200
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
         # A forged request announcing a large body gets its 403 before sending any of it.
         forged = socket.create_connection(("127.0.0.1", port), timeout=30)
         forged.sendall(
@@ -484,7 +450,7 @@ def test_t37_a_hung_mail_server_holds_up_neither_cards_nor_a_stop(
     the 10 s stop budget after SIGTERM (before: 30 s per delivery, 30.6 s to stop)."""
     import threading
 
-    from tests.conftest import AVANS, chat_jsonl
+    from tests.conftest import avans_lead_lines, chat_jsonl
 
     hung = socket.socket()
     hung.bind(("127.0.0.1", 0))
@@ -507,14 +473,7 @@ def test_t37_a_hung_mail_server_holds_up_neither_cards_nor_a_stop(
         "  programmateam:\n    - {name: Team, telegram_chat_id: 9100}\n",
         encoding="utf-8",
     )
-    lines: list[object] = [{"user": "z", "button": b} for b in AVANS]
-    lines += [
-        {"user": "z", "text": "Zoë Jansen"},
-        {"user": "z", "text": "Jansen Bouw"},
-        {"user": "z", "button": "c:kanaal:email"},
-        {"user": "z", "text": "zoe@example.org"},
-        {"user": "z", "button": "confirm"},
-    ]
+    lines = avans_lead_lines()
     chat_jsonl(tmp_path, lines, MKBROUTE_CONTACTS_FILE=str(contacts))  # stored, not sent yet
     # The chat had no channel to send with: the rows wait, held back; make them due now.
     assert mkbroute(
