@@ -304,6 +304,12 @@ def test_the_users_audience_breaks_ties(content: Content) -> None:
     assert content.index.lookup(question, "nl").status != "answer"
     assert content.index.lookup(question, "nl", "student").ids == ("collegegeld",)
     assert content.index.lookup(question, "nl", "werkgever").ids[0] == "kosten-werkgever"
+    # Without a word about who asks, the questionnaire the user is in decides, and an entry
+    # written only for others loses: a bakery owner's "wat kost het mij" is about wages.
+    assert content.index.lookup("wat kost het mij", "nl", "werkgever").ids[0] == "kosten-werkgever"
+    for audience in ("student", "werkende", "werkgever"):
+        found = content.index.lookup("wat levert het mij op", "nl", audience)
+        assert found.status in ("answer", "likely") and found.ids[0] == f"voordelen-{audience}"
 
 
 def test_the_likely_band_shows_the_answer_with_a_hedge_and_alternatives() -> None:

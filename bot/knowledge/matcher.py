@@ -165,7 +165,7 @@ class FuzzyIndex:
         self._word_score = word_score
         self._body_weight = body_weight
         self._audiences = {e: frozenset(a) for e, a in (audiences or {}).items()}
-        self.audience_points = 10.0
+        self.audience_points = 20.0
         self._canon: dict[str, str] = {}
         for group in synonyms:
             folded = [fold(t) for t in group if fold(t)]
@@ -350,10 +350,13 @@ class FuzzyIndex:
         profile = self._profile_similarity(whole, top)
         final = {e: words[e] + self.profile_points * profile[e] for e in top}
         if audience:
-            # "wat kost het voor mij?" means tuition from a student, wages from an employer.
+            # "wat kost het voor mij?" means tuition from a student, wages from an employer: an
+            # entry for the user's audience gains, one written only for others loses.
             for e in final:
-                if audience in self._audiences.get(e, ()):
-                    final[e] += self.audience_points
+                meant = self._audiences.get(e)
+                if not meant or "algemeen" in meant:
+                    continue
+                final[e] += self.audience_points if audience in meant else -self.audience_points
         ranked = sorted(final.items(), key=lambda kv: (-kv[1], kv[0]))
         covers = {
             e: sum(w for w, by in known_by if any(e in k for k in by)) / q_total
