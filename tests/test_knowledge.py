@@ -310,6 +310,10 @@ def test_the_users_audience_breaks_ties(content: Content) -> None:
     for audience in ("student", "werkende", "werkgever"):
         found = content.index.lookup("wat levert het mij op", "nl", audience)
         assert found.status in ("answer", "likely") and found.ids[0] == f"voordelen-{audience}"
+    # The audience breaks ties; it does not make a weak match an answer: an employer typing
+    # "iets anders" at the wrong moment is asked, not told about losing a job.
+    vague = content.index.lookup("iets anders", "nl", "werkgever")
+    assert vague.status not in ("answer", "likely")
 
 
 def test_the_likely_band_shows_the_answer_with_a_hedge_and_alternatives() -> None:

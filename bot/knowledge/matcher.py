@@ -27,6 +27,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Literal, NamedTuple, Protocol
 
 from rapidfuzz import fuzz, process
@@ -109,6 +110,9 @@ class Ranking(NamedTuple):
     known: float  # share of the question's word weight the whole vocabulary knows
     covers: dict[str, float]  # per ranked entry: the share its own words and answer know
     words: int = 0  # content words in the question
+    # Points each entry got for the user's audience: they break ties, but a weak match must
+    # not become a confident answer through them ("iets anders" from an employer).
+    boost: Mapping[str, float] = MappingProxyType({})
 
 
 class KnowledgeIndex(Protocol):
@@ -349,6 +353,7 @@ class FuzzyIndex:
         top = sorted(words, key=lambda e: (-words[e], e))[: self.candidates]
         profile = self._profile_similarity(whole, top)
         final = {e: words[e] + self.profile_points * profile[e] for e in top}
+        boost: dict[str, float] = {}
         if audience:
             # "wat kost het voor mij?" means tuition from a student, wages from an employer: an
             # entry for the user's audience gains, one written only for others loses.
@@ -356,13 +361,14 @@ class FuzzyIndex:
                 meant = self._audiences.get(e)
                 if not meant or "algemeen" in meant:
                     continue
-                final[e] += self.audience_points if audience in meant else -self.audience_points
+                boost[e] = self.audience_points if audience in meant else -self.audience_points
+                final[e] += boost[e]
         ranked = sorted(final.items(), key=lambda kv: (-kv[1], kv[0]))
         covers = {
             e: sum(w for w, by in known_by if any(e in k for k in by)) / q_total
             for e, _ in ranked[:3]
         }
-        return Ranking(ranked, q_known / q_total, covers, len(query))
+        return Ranking(ranked, q_known / q_total, covers, len(query), boost)
 
     def lookup(self, text: str, lang: str, audience: str | None = None) -> Lookup:
         return self.decide(self.rank(text, audience))
@@ -376,6 +382,7 @@ class FuzzyIndex:
         t = self.thresholds
         known = ranking.known
         top_id, top = ranked[0]
+        base = top - ranking.boost.get(top_id, 0.0)  # how well the words alone match
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         others = tuple(i for i, _ in ranked[1:4])
         covers = ranking.covers.get(top_id, 0.0)
@@ -386,20 +393,20 @@ class FuzzyIndex:
         # zonnepanelen") is probably about something else: no answer shown then, nor when
         # the out-of-scope examples come close.
         clear = top - outside >= t.outside_margin
-        if clear and top >= t.answer and top - second >= t.margin and known >= t.known:
+        if clear and base >= t.answer and top - second >= t.margin and known >= t.known:
             return Lookup("answer", (top_id,), top, others)
         # One word ("diploma?") is a topic, not a question: guessing which one is not "likely".
         if (
             clear
             and ranking.words > 1
-            and top >= t.likely
+            and base >= t.likely
             and top - second >= t.likely_margin
             and known >= t.likely_known
             and covers >= t.likely_covers
         ):
             close = tuple(i for i, s in ranked[1:3] if s >= t.suggest)
             return Lookup("likely", (top_id, *close), top, others)
-        if top >= t.suggest and known >= t.suggest_known:
+        if base >= t.suggest and known >= t.suggest_known:
             close = tuple(i for i, s in ranked[:3] if s >= t.suggest and top - s < 20)
             return Lookup("ambiguous", close, top, others)
         return Lookup("none", (), top, others)
