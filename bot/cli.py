@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -501,6 +502,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mkbroute`` console script."""
     args = _parser().parse_args(argv)
+    # Everything this process creates (the database, its -wal and -shm files, exports) is for
+    # its own user only; set once here rather than as a side effect of opening a database.
+    os.umask(os.umask(0o077) | 0o077)
     configure("WARNING")
     settings = _settings()
     # Warnings of the other commands (a failed delivery in chat) follow the chosen format too.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +43,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; for a SQLite file the folder is created (0700) and WAL mode switched
-    on, and the files are only readable by this user (0600)."""
+    on, and the database file only readable by this user (0600; the CLI sets the umask for
+    the -wal and -shm files)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database).expanduser()
             if not path.parent.exists():
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Files SQLite creates (the database, -wal, -shm) follow the umask: make it ours.
-            os.umask(os.umask(0o077) | 0o077)
             with contextlib.suppress(OSError):
                 path.touch(mode=0o600, exist_ok=True)
                 path.chmod(0o600)
