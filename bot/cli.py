@@ -17,19 +17,16 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
-from telegram import Bot
 
+from bot.app import App, StartupError, load, load_contacts, open_app, open_database
+from bot.clock import utcnow
 from bot.content.bundle import Content
-from bot.content.holder import ContentHolder
-from bot.content.loader import ContentError, content_warnings, load_content
+from bot.content.loader import content_warnings
 from bot.content.models import LANGS
 from bot.engine.types import MAX_INBOUND
-from bot.handoff.contacts import Contact, ContactsError
-from bot.handoff.service import DispatchService, contacts_for
 from bot.knowledge.text import fill
 from bot.logs import configure
 from bot.privacy import erase_user, purge_now
-from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_leads
@@ -37,10 +34,7 @@ from bot.staff.leads import lead_detail, lead_lines
 from bot.staff.outbox import outbox_lines, retry_outbox
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
 from bot.store.db import (
-    create_engine,
-    make_sessionmaker,
     schema_revision,
-    upgrade_schema,
     wipe_wal,
 )
 from bot.store.lock import AlreadyRunning, InstanceLock
@@ -68,23 +62,9 @@ def _secrets(settings: Settings) -> list[str]:
     ]
 
 
-def _content(settings: Settings, folder: Path | None = None) -> Content:
-    try:
-        content = load_content(folder or settings.content_dir, settings.thresholds)
-    except ContentError as exc:
-        raise SystemExit("Content errors:\n" + "\n".join(f"  {e}" for e in exc.errors)) from None
-    _contacts(settings, content)
-    return content
-
-
-def _contacts(settings: Settings, content: Content) -> dict[str, tuple[Contact, ...]]:
-    try:
-        return contacts_for(settings, content)
-    except ContactsError as exc:
-        raise SystemExit(
-            "Contacts file errors (MKBROUTE_CONTACTS_FILE):\n"
-            + "\n".join(f"  {e}" for e in exc.errors)
-        ) from None
+def _app(settings: Settings) -> contextlib.AbstractAsyncContextManager[App]:
+    """The application for a one-off staff command: no background work."""
+    return open_app(settings, content=load(settings), background=False)
 
 
 @contextlib.contextmanager
@@ -108,96 +88,44 @@ def _stop_requested(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _bot(settings: Settings) -> Bot | None:
-    """A Bot for sending handoff cards when a token is configured (no polling)."""
-    if settings.telegram_token is None:
-        return None
-    return Bot(
-        settings.telegram_token.get_secret_value(),
-        base_url=settings.telegram_api_url,
-        base_file_url=settings.telegram_file_url,
-    )
-
-
 async def _chat(settings: Settings, jsonl: bool, user: str, lang: str | None) -> None:
-    content = _content(settings)
-    contacts = _contacts(settings, content)
-    engine = create_engine(settings.db_url)
-    bot = _bot(settings) if contacts else None
-    service: DispatchService | None = None
-    try:
-        await upgrade_schema(engine)
-        sessionmaker = make_sessionmaker(engine)
-        runtime = Runtime(
-            ContentHolder(content),
-            sessionmaker,
-            default_lang=settings.default_language,
-            contacts=contacts,
-            org=(settings.org_name, settings.org_contact),
-            retention=(settings.retention_sessions_days, settings.retention_leads_days),
-        )
-        if bot is not None:
-            await bot.initialize()
-        service = DispatchService(settings, runtime.contents, sessionmaker, contacts, bot)
-        service.start()
+    async with open_app(settings, own_bot=True) as app:
         if jsonl:
             from bot.adapters.console import run_jsonl
 
-            await run_jsonl(runtime, sys.stdin, sys.stdout)
+            await run_jsonl(app.conversation, sys.stdin, sys.stdout)
         else:
             from bot.adapters.console import run_interactive
 
-            await run_interactive(runtime, user, lang)
-    finally:
-        if service is not None:
-            await service.stop()
-        if bot is not None:
-            await bot.shutdown()
-        await engine.dispose()
+            await run_interactive(app.conversation, user, lang)
 
 
 async def _dispatch(settings: Settings) -> None:
     """``mkbroute dispatch``: only deliver the outbox, until SIGINT or SIGTERM."""
-    content = _content(settings)
-    contacts = _contacts(settings, content)
-    if not contacts:
+    content = load(settings)
+    if not load_contacts(settings, content):
         raise SystemExit("mkbroute dispatch needs MKBROUTE_CONTACTS_FILE: nobody to deliver to.")
-    engine = create_engine(settings.db_url)
-    bot = _bot(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        await upgrade_schema(engine)
-        if bot is not None:
-            await bot.initialize()
-        service = DispatchService(settings, content, make_sessionmaker(engine), contacts, bot)
-        await service.dispatcher.run_forever(stop, settings.dispatch_interval)
-    finally:
-        if bot is not None:
-            await bot.shutdown()
-        await engine.dispose()
+    async with open_app(settings, content=content, own_bot=True, background=False) as app:
+        await app.background.dispatcher.run_forever(stop, settings.dispatch_interval)
 
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     """``mkbroute stats`` and ``mkbroute unanswered``."""
     since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
-    engine = create_engine(settings.db_url)
-    try:
-        await upgrade_schema(engine)
-        async with make_sessionmaker(engine)() as db:
-            if args.command == "stats":
-                steps = await funnel(db, since)
-                print(render_funnel(steps))
-                if args.png is not None:
-                    created = await lead_times(db, since)
-                    args.png.write_bytes(stats_png(steps, leads_per_week(created)))
-                    print(f"Chart written to {args.png}.")
-                return 0
-            clusters = await unanswered_clusters(db, since)
-    finally:
-        await engine.dispose()
+    async with open_database(settings) as (_, sessionmaker), sessionmaker() as db:
+        if args.command == "stats":
+            steps = await funnel(db, since)
+            print(render_funnel(steps))
+            if args.png is not None:
+                created = await lead_times(db, since)
+                args.png.write_bytes(stats_png(steps, leads_per_week(created)))
+                print(f"Chart written to {args.png}.")
+            return 0
+        clusters = await unanswered_clusters(db, since)
     if not clusters:
         print("No unanswered questions.")
     for cluster in clusters:
@@ -217,25 +145,20 @@ def _date(text: str) -> dt.date:
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     """``mkbroute export``: the leads as a file staff can open safely; audited."""
-    content = _content(settings)
-    engine = create_engine(settings.db_url)
-    try:
-        await upgrade_schema(engine)
-        since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
+    since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
+    async with _app(settings) as app:
         if sys.stderr.isatty():
             print("Exporting…", file=sys.stderr, flush=True)
-        async with make_sessionmaker(engine)() as db, db.begin():
+        async with app.db() as db, db.begin():
             data, count = await export_leads(
                 db,
-                content,
+                app.content,
                 args.format,
                 since=since,
                 actor="staff",
-                now=dt.datetime.now(dt.UTC),
+                now=app.clock(),
                 delimiter=args.delimiter,
             )
-    finally:
-        await engine.dispose()
     try:
         args.out.write_bytes(data)
     except OSError as exc:
@@ -247,18 +170,12 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _leads(settings: Settings, args: argparse.Namespace) -> int:
     """``mkbroute leads`` / ``mkbroute lead REF``: what staff need to follow up."""
-    content = _content(settings)
-    engine = create_engine(settings.db_url)
-    try:
-        await upgrade_schema(engine)
-        async with make_sessionmaker(engine)() as db:
-            if args.command == "leads":
-                lines = await lead_lines(db, content, max(1, min(args.n, 1000)))
-                print("\n".join(lines) if lines else "No leads yet.")
-                return 0
-            detail = await lead_detail(db, content, args.ref.strip())
-    finally:
-        await engine.dispose()
+    async with _app(settings) as app, app.db() as db:
+        if args.command == "leads":
+            lines = await lead_lines(db, app.content, max(1, min(args.n, 1000)))
+            print("\n".join(lines) if lines else "No leads yet.")
+            return 0
+        detail = await lead_detail(db, app.content, args.ref.strip())
     if detail is None:
         print(f"No lead {args.ref!r}.", file=sys.stderr)
         return 1
@@ -268,28 +185,20 @@ async def _leads(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _db(settings: Settings, action: str) -> int:
     """``mkbroute db upgrade|current``; current exits 1 when the schema is behind (health)."""
-    engine = create_engine(settings.db_url)
     try:
-        if action == "upgrade":
-            await upgrade_schema(engine)
-        current, head = await schema_revision(engine)
+        async with open_database(settings, upgrade=action == "upgrade") as (engine, _):
+            current, head = await schema_revision(engine)
     except (OSError, SQLAlchemyError) as exc:
         print(f"Database not reachable ({type(exc).__name__}).", file=sys.stderr)
         return 1
-    finally:
-        await engine.dispose()
     print(f"schema revision: {current or 'none'} (newest: {head})")
     return 0 if current == head else 1
 
 
 async def _purge(settings: Settings) -> int:
     """``mkbroute purge``: idempotent; prints counts only."""
-    engine = create_engine(settings.db_url)
-    try:
-        await upgrade_schema(engine)
-        purged = await purge_now(make_sessionmaker(engine), settings, dt.datetime.now(dt.UTC))
-    finally:
-        await engine.dispose()
+    async with open_database(settings) as (_, sessionmaker):
+        purged = await purge_now(sessionmaker, settings, utcnow())
     print("Purged: " + ", ".join(f"{k} {v}" for k, v in sorted(purged.counts.items())))
     return 0
 
@@ -297,38 +206,26 @@ async def _purge(settings: Settings) -> int:
 async def _outbox(settings: Settings, args: argparse.Namespace) -> int:
     """``mkbroute outbox list|retry [--dead] [REF]``."""
     ref = args.ref.strip() if args.ref else None
-    engine = create_engine(settings.db_url)
-    try:
-        await upgrade_schema(engine)
-        async with make_sessionmaker(engine)() as db, db.begin():
-            if args.action == "list":
-                lines = await outbox_lines(db, args.dead, ref)
-                print("\n".join(lines) if lines else "Nothing waiting in the outbox.")
-                return 0
-            count = await retry_outbox(db, dt.datetime.now(dt.UTC), args.dead, ref)
-    finally:
-        await engine.dispose()
+    async with open_database(settings) as (_, sessionmaker), sessionmaker() as db, db.begin():
+        if args.action == "list":
+            lines = await outbox_lines(db, args.dead, ref)
+            print("\n".join(lines) if lines else "Nothing waiting in the outbox.")
+            return 0
+        count = await retry_outbox(db, utcnow(), args.dead, ref)
     print(f"{count} deliveries are due now; a running bot or `mkbroute dispatch` sends them.")
     return 0
 
 
 async def _erase(settings: Settings, ref: str) -> int:
     """``mkbroute erase REF``: staff erase the person behind a lead (on their request)."""
-    content = _content(settings)
-    engine = create_engine(settings.db_url)
-    try:
-        await upgrade_schema(engine)
-        async with make_sessionmaker(engine)() as db, db.begin():
+    async with _app(settings) as app:
+        async with app.db() as db, db.begin():
             lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref.strip()))).first()
             if lead is None or lead.user_key.startswith("erased:"):
                 print(f"No lead {ref!r} with personal data found.", file=sys.stderr)
                 return 1
-            erased = await erase_user(
-                db, content, lead.user_key, dt.datetime.now(dt.UTC), actor="staff"
-            )
-        await wipe_wal(engine)
-    finally:
-        await engine.dispose()
+            erased = await erase_user(db, app.content, lead.user_key, app.clock(), actor="staff")
+        await wipe_wal(app.engine)
     shared = ", ".join(dict.fromkeys(erased.delivered_to)) or "nobody"
     maybe = ", ".join(dict.fromkeys(erased.maybe_to))
     in_flight = f"; it was being sent to {maybe} (it may have arrived)" if maybe else ""
@@ -367,7 +264,7 @@ def _doctor(settings: Settings) -> int:
 def _content_check(settings: Settings, folder: Path | None) -> int:
     from bot.engine.lint import long_replies
 
-    content = _content(settings, folder)
+    content = load(settings, folder)
     warnings = content_warnings(content, dt.date.today()) + long_replies(content)
     for warning in warnings:
         print(f"warning: {warning}")
@@ -430,7 +327,7 @@ def _ask_lines(content: Content, default_lang: str) -> None:
 
 
 def _ask(settings: Settings, args: argparse.Namespace) -> int:
-    content = _content(settings)
+    content = load(settings)
     lang = args.lang or settings.default_language
     if args.jsonl:
         _ask_lines(content, lang)
@@ -511,6 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure("WARNING", _secrets(settings), settings.log_format)
     try:
         return _run(args, settings)
+    except StartupError as exc:
+        raise SystemExit(str(exc)) from None
     except (OSError, SQLAlchemyError) as exc:
         # A data folder that is a file, read-only or on a full disk; a database that cannot
         # be opened: say where and why, never a traceback (and never the driver's SQL).
@@ -541,7 +440,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         # A stop request during start-up (before PTB or our server take over the signal) is a
         # clean exit too, not death by signal.
         signal.signal(signal.SIGTERM, _stop_requested)
-        content = _content(settings)
+        content = load(settings)
         try:
             with _single_instance(settings):
                 if args.command == "run":

@@ -1,0 +1,176 @@
+"""The running application's one owner: settings, database, content, contacts and services.
+
+Every entry point (each ``mkbroute`` command, polling, the webhook server) opens the application
+with ``async with open_app(settings) as app:`` and reads everything through that one ``App``:
+the database and its sessionmaker, the single content holder that ``/herlaad`` swaps for every
+reader, the contacts, the clock, the conversation service and the background work (dispatcher
+and daily purge). Nothing else wires these parts together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from telegram import Bot
+
+from bot.clock import utcnow
+from bot.content.bundle import Content
+from bot.content.holder import ContentHolder
+from bot.content.loader import ContentError, load_content
+from bot.handoff.contacts import Contact, ContactsError
+from bot.handoff.service import DispatchService, contacts_for
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
+from bot.store.lock import advisory_guard
+from bot.store.models import AuditRow
+
+__all__ = ["App", "StartupError", "load", "load_contacts", "open_app", "open_database"]
+
+
+class StartupError(Exception):
+    """Content, contacts or settings that cannot be used: a title and one line per problem."""
+
+    def __init__(self, title: str, errors: Sequence[str] = ()) -> None:
+        super().__init__(title)
+        self.title = title
+        self.errors = tuple(errors)
+
+    def __str__(self) -> str:
+        return "\n".join([self.title, *(f"  {e}" for e in self.errors)])
+
+
+def load(settings: Settings, folder: Path | None = None) -> Content:
+    """The content folder, validated; the contacts file is checked against it as well."""
+    try:
+        content = load_content(folder or settings.content_dir, settings.thresholds)
+    except ContentError as exc:
+        raise StartupError("Content errors:", exc.errors) from None
+    load_contacts(settings, content)
+    return content
+
+
+def load_contacts(settings: Settings, content: Content) -> dict[str, tuple[Contact, ...]]:
+    """The contacts file's people by pilot id (none without a file)."""
+    try:
+        return contacts_for(settings, content)
+    except ContactsError as exc:
+        raise StartupError("Contacts file errors (MKBROUTE_CONTACTS_FILE):", exc.errors) from None
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """Everything a running process shares; built only by :func:`open_app`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    db: async_sessionmaker[AsyncSession]
+    contents: ContentHolder
+    contacts: Mapping[str, tuple[Contact, ...]]
+    clock: Callable[[], dt.datetime]
+    conversation: Runtime
+    background: DispatchService
+
+    @property
+    def content(self) -> Content:
+        """The current content (after a reload: the new one, for every reader)."""
+        return self.contents.current
+
+    async def reload(self) -> Content:
+        """Load the content folder again and swap it in; a broken folder raises ContentError
+        and the old content stays active."""
+        # Parsing and indexing takes about half a second: off the event loop, so users are
+        # answered meanwhile.
+        content = await asyncio.to_thread(
+            load_content, self.settings.content_dir, self.settings.thresholds
+        )
+        self.contents.swap(content)
+        return content
+
+    async def audit(self, action: str, actor: str, detail: str) -> None:
+        """One line in the audit log (ids and counts only, never personal data)."""
+        async with self.db() as session, session.begin():
+            session.add(AuditRow(action=action, actor=actor, detail=detail[:200], at=self.clock()))
+
+
+@contextlib.asynccontextmanager
+async def open_database(
+    settings: Settings, *, upgrade: bool = True
+) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
+    """The database engine and sessionmaker, migrated to the newest schema unless told not to;
+    disposed on the way out."""
+    engine = create_engine(settings.db_url)
+    try:
+        if upgrade:
+            await upgrade_schema(engine)
+        yield engine, make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _token_bot(settings: Settings, wanted: bool) -> AsyncIterator[Bot | None]:
+    """A Bot of our own for sending lead cards (no polling), when wanted and a token is set."""
+    if not wanted or settings.telegram_token is None:
+        yield None
+        return
+    bot = Bot(
+        settings.telegram_token.get_secret_value(),
+        base_url=settings.telegram_api_url,
+        base_file_url=settings.telegram_file_url,
+    )
+    await bot.initialize()
+    try:
+        yield bot
+    finally:
+        await bot.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def open_app(
+    settings: Settings,
+    *,
+    content: Content | None = None,
+    bot: Bot | None = None,
+    own_bot: bool = False,
+    background: bool = True,
+    poll_guard: bool = False,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> AsyncIterator[App]:
+    """Open the application; everything it started is stopped and closed on the way out.
+
+    ``bot`` sends lead cards (the polling or webhook bot); ``own_bot`` makes one from the
+    token when contacts need it (the terminal chat, ``mkbroute dispatch``). ``background``
+    starts the dispatcher and the daily purge. ``poll_guard`` takes PostgreSQL's polling lock:
+    only one process may poll a token's updates.
+    """
+    content = content if content is not None else load(settings)
+    contacts = load_contacts(settings, content)
+    contents = ContentHolder(content)
+    async with contextlib.AsyncExitStack() as stack:
+        engine, db = await stack.enter_async_context(open_database(settings))
+        if poll_guard and engine.dialect.name == "postgresql":
+            stack.push_async_callback((await advisory_guard(engine)).close)
+        if bot is None:
+            bot = await stack.enter_async_context(_token_bot(settings, own_bot and bool(contacts)))
+        conversation = Runtime(
+            contents,
+            db,
+            default_lang=settings.default_language,
+            clock=clock,
+            contacts=contacts,
+            org=(settings.org_name, settings.org_contact),
+            retention=(settings.retention_sessions_days, settings.retention_leads_days),
+        )
+        service = DispatchService(settings, contents, db, contacts, bot)
+        app = App(settings, engine, db, contents, contacts, clock, conversation, service)
+        if background:
+            service.start()
+            stack.push_async_callback(service.stop)
+        yield app
