@@ -17,7 +17,7 @@ per-message   a Telegram update dict -> ``Update.de_json`` -> ``Application.proc
               after a warm-up) and as ratios. If the 10x target is missed, a cProfile of the full
               path follows, grouped by where the time goes.
 throughput    1,000 simulated employers complete the questionnaire concurrently through
-              ``Runtime.handle`` on SQLite and on a throwaway PostgreSQL (tests/pg.py).
+              ``Runtime.handle`` on SQLite and on a throwaway PostgreSQL (tests/support/pg.py).
 memory        RSS of a fresh process that drove 10,000 users one message each through the
               Telegram path (sessions in the DB; flood buckets and PTB's state in memory).
 startup       process start to ``mkbroute chat --jsonl`` answering its first line, and
@@ -62,11 +62,12 @@ from telegram.ext import MessageHandler as PTBMessageHandler
 from telegram.ext import filters as ptb_filters
 from telegram.request import RequestData
 
-from bot.adapters.telegram import TelegramAdapter, build_application
+from bot.adapters.telegram import BotData, build_application
 from bot.content.bundle import Content
 from bot.content.loader import load_content
+from bot.runtime import Runtime
 from bot.settings import Settings
-from tests.botapi import LocalRequest
+from tests.support.botapi import LocalRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_ID = 777000222
@@ -224,8 +225,8 @@ def pass_through_limiter(app: App) -> None:
     # The adapter's own per-chat pacing (Telegram allows short bursts to one chat, then about
     # one message a second) would likewise only measure its sleep when one benchmark chat gets
     # hundreds of replies in a row.
-    if (adapter := app.bot_data.get("adapter")) is not None:
-        adapter.chat_burst = 1_000_000
+    if isinstance(app.bot_data, BotData):
+        app.bot_data.sender.burst = 1_000_000
 
 
 @contextlib.asynccontextmanager
@@ -303,10 +304,16 @@ async def floor_app(
         yield app, request
 
 
-def adapter_of(app: App) -> TelegramAdapter:
-    adapter = app.bot_data["adapter"]
-    assert isinstance(adapter, TelegramAdapter)
-    return adapter
+def data_of(app: App) -> BotData:
+    data = app.bot_data
+    assert isinstance(data, BotData)
+    return data
+
+
+def conversation_of(app: App) -> Runtime:
+    running = data_of(app).app
+    assert running is not None, "post_init opens the App"
+    return running.conversation
 
 
 # --------------------------------------------------------------------------- per message
@@ -318,7 +325,7 @@ def avans() -> list[str]:
     Imported late: tests/conftest.py pulls in pytest and the test servers, which the memory
     child must not carry.
     """
-    from tests.conftest import AVANS
+    from tests.support.answers import AVANS
 
     return list(AVANS)
 
@@ -364,7 +371,7 @@ class FullPath:
         self.app = app
         self.request = request
         self.updates = updates
-        self.runtime = adapter_of(app).runtime
+        self.runtime: Runtime | None = conversation_of(app)
         self.next_user = 10_000
 
     def new_users(self, n: int) -> list[int]:
@@ -473,7 +480,7 @@ def engine_only(
     does: the questionnaire's button steps, or (``asked``) questions typed in the menu."""
     from bot.clock import utcnow
     from bot.engine.engine import handle
-    from bot.engine.types import Inbound, Session
+    from bot.engine.types import ConversationState, Inbound
 
     now = utcnow()
     start = handle(content, None, Inbound.from_text("/start"), now, "nl").session
@@ -488,7 +495,7 @@ def engine_only(
         )
         for inbound in inbounds:
             begin = time.perf_counter()
-            turn = handle(content, Session.from_json(data), inbound, now, "nl")
+            turn = handle(content, ConversationState.from_json(data), inbound, now, "nl")
             data = turn.session.to_json()
             out.append(time.perf_counter() - begin)
     return out
@@ -790,9 +797,8 @@ async def throughput(
     """``users`` employers complete the questionnaire, ``concurrency`` of them at a time."""
     from sqlalchemy import func, select
 
-    from bot.engine.types import Inbound, Session
+    from bot.engine.types import ConversationState, Inbound
     from bot.handoff.contacts import Contact
-    from bot.runtime import Runtime
     from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
     from bot.store.models import LeadRow, OutboxRow, SessionRow
 
@@ -829,7 +835,7 @@ async def throughput(
         leads = int(await db.scalar(select(func.count()).select_from(LeadRow)) or 0)
         outbox = int(await db.scalar(select(func.count()).select_from(OutboxRow)) or 0)
         rows = (await db.scalars(select(SessionRow))).all()
-    complete = sum(1 for row in rows if Session.from_json(row.data).lead_ref)
+    complete = sum(1 for row in rows if ConversationState.from_json(row.data).lead_ref)
     await engine.dispose()
     latencies.sort()
     return Throughput(
@@ -854,8 +860,7 @@ def run_throughput(content: Content, users: int, levels: Sequence[int]) -> list[
         for c in levels:
             url = f"sqlite+aiosqlite:///{Path(tmp) / f'throughput-{c}.db'}"
             out.append(asyncio.run(throughput(content, "SQLite", url, users, c)))
-    from tests.conftest import new_pg_database
-    from tests.pg import PgCluster, find_bindir
+    from tests.support.pg import PgCluster, find_bindir, new_pg_database
 
     bindir = find_bindir()
     if bindir is None:
@@ -909,14 +914,13 @@ async def memory_child(users: int) -> dict[str, Any]:
             out["seconds"] = time.perf_counter() - begin
             gc.collect()
             out["rss_after"], out["rss_peak"] = rss_mib()
-            adapter = adapter_of(app)
-            assert adapter.runtime is not None
-            async with adapter.runtime.sessionmaker() as db:
+            conversation = conversation_of(app)
+            async with conversation.sessionmaker() as db:
                 out["sessions_in_db"] = await db.scalar(
                     select(func.count()).select_from(SessionRow)
                 )
-            out["flood_buckets"] = len(adapter.flood._buckets)
-            out["user_locks"] = len(adapter.runtime._locks)
+            out["flood_buckets"] = len(data_of(app).flood._buckets)
+            out["user_locks"] = len(conversation._locks)
             out["ptb_user_data"] = len(app.user_data)
             out["ptb_chat_data"] = len(app.chat_data)
     return out

@@ -27,9 +27,9 @@ from bot.handoff.contacts import Contact, ContactsError
 from bot.handoff.service import DispatchService, contacts_for
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.store import repo
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.lock import advisory_guard
-from bot.store.models import AuditRow
 
 __all__ = ["App", "StartupError", "load", "load_contacts", "open_app", "open_database"]
 
@@ -96,7 +96,7 @@ class App:
     async def audit(self, action: str, actor: str, detail: str) -> None:
         """One line in the audit log (ids and counts only, never personal data)."""
         async with self.db() as session, session.begin():
-            session.add(AuditRow(action=action, actor=actor, detail=detail[:200], at=self.clock()))
+            repo.add_audit(session, action, actor, detail, self.clock())
 
 
 @contextlib.asynccontextmanager

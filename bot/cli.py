@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import make_url, select
+from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import App, StartupError, load, load_contacts, open_app, open_database
@@ -33,12 +33,12 @@ from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
 from bot.staff.outbox import outbox_lines, retry_outbox
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
+from bot.store import repo
 from bot.store.db import (
     schema_revision,
     wipe_wal,
 )
 from bot.store.lock import AlreadyRunning, InstanceLock
-from bot.store.models import LeadRow
 
 __all__ = ["main"]
 
@@ -220,7 +220,7 @@ async def _erase(settings: Settings, ref: str) -> int:
     """``mkbroute erase REF``: staff erase the person behind a lead (on their request)."""
     async with _app(settings) as app:
         async with app.db() as db, db.begin():
-            lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref.strip()))).first()
+            lead = await repo.lead_by_ref(db, ref.strip())
             if lead is None or lead.user_key.startswith("erased:"):
                 print(f"No lead {ref!r} with personal data found.", file=sys.stderr)
                 return 1

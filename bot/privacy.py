@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.content.bundle import Content
-from bot.engine.types import Session, SessionError
+from bot.engine.types import ConversationState, StateError
 from bot.knowledge.text import fill
 from bot.settings import Settings
 from bot.store.models import (
@@ -47,8 +47,8 @@ async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) 
     row = await db.get(SessionRow, user_key)
     if row is not None:
         try:
-            session = Session.from_json(row.data)
-        except SessionError:
+            session = ConversationState.from_json(row.data)
+        except StateError:
             session = None
         if session is not None:
             name = {"nl": "Nederlands", "en": "English"}.get(session.lang, session.lang)
@@ -107,14 +107,14 @@ async def my_data_json(db: AsyncSession, user_key: str) -> str:
     row = await db.get(SessionRow, user_key)
     if row is not None:
         try:
-            session = Session.from_json(row.data)
+            session = ConversationState.from_json(row.data)
             data["conversation"] = {
                 "language": session.lang,
                 "audience": session.audience,
                 "answers": session.answers,
                 "contact": session.contact,
             }
-        except SessionError:
+        except StateError:
             data["conversation"] = None
     leads = (await db.scalars(select(LeadRow).where(LeadRow.user_key == user_key))).all()
     data["requests"] = [

@@ -26,13 +26,13 @@ from bot.engine import buttons as bid
 from bot.engine.engine import handle as engine_handle
 from bot.engine.types import (
     Button,
+    ConversationState,
     CreateLead,
     Event,
     Inbound,
     RecordConsent,
     Reply,
-    Session,
-    SessionError,
+    StateError,
     Turn,
     Unanswered,
 )
@@ -252,8 +252,8 @@ class Runtime:
             session = None
             if row is not None:
                 try:
-                    session = Session.from_json(row.data)
-                except SessionError:
+                    session = ConversationState.from_json(row.data)
+                except StateError:
                     log.warning("unreadable session replaced by a new one")
             lang = session.lang if session else self._lang_hint(inbound)
             rights = await self._rights(db, user_key, inbound, lang, now)

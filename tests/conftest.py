@@ -3,9 +3,7 @@ file, and again on a throwaway PostgreSQL server)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import itertools
 import json
 import os
 import socket
@@ -17,30 +15,17 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.content.bundle import Content
 from bot.content.loader import load_content
 from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
-from tests.botapi import FakeBotAPI
-from tests.mail import Mailbox
-from tests.pg import PgCluster, find_bindir
+from tests.support.answers import AVANS
+from tests.support.botapi import FakeBotAPI
+from tests.support.mail import Mailbox
+from tests.support.pg import PgCluster, find_bindir, new_pg_database
 
 ROOT = Path(__file__).resolve().parent.parent
-# An employer in Noord-Brabant with a supervisor, up to the consent: routed to Avans/BouwTalent.
-AVANS = [
-    "menu:werkgever",
-    "c:medewerkers:10_49",
-    "c:doel:aannemen",
-    "c:begeleider:ja",
-    "c:sector:bouw",
-    "c:niveau:bachelor",
-    "c:provincie:noord_brabant",
-    "c:aanbod:ja",
-    "c:toestemming:ja",
-]
 NOW = dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.UTC)
 
 
@@ -109,25 +94,6 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.destroy()
 
 
-_databases = itertools.count(1)
-
-
-def new_pg_database(cluster: PgCluster) -> str:
-    """An empty database of its own on ``cluster``; returns its URL."""
-    name = f"test_{next(_databases)}"
-
-    async def create() -> None:
-        engine = create_async_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(create())
-    return cluster.url(name)
-
-
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'mkbroute.db'}"
@@ -151,7 +117,7 @@ async def runtime(content: Content, db_url: str) -> AsyncIterator[Runtime]:
 
 @pytest.fixture
 def api() -> Iterator[FakeBotAPI]:
-    """The Bot API emulator on 127.0.0.1 (tests/botapi.py)."""
+    """The Bot API emulator on 127.0.0.1 (tests/support/botapi.py)."""
     server = FakeBotAPI().start()
     yield server
     server.stop()

@@ -8,7 +8,8 @@ from bot.content.bundle import Content
 from bot.engine import buttons as bid
 from bot.engine.engine import handle
 from bot.engine.types import Inbound
-from tests.conftest import AVANS, NOW
+from tests.conftest import NOW
+from tests.support.answers import AVANS
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ import yaml
 
 from bot.content.bundle import Content
 from bot.engine.engine import handle
-from bot.engine.types import CreateLead, Event, Inbound, Session, Turn, Unanswered
+from bot.engine.types import ConversationState, CreateLead, Event, Inbound, Turn, Unanswered
 from tests.conftest import NOW
 
 FILES = sorted((Path(__file__).parent / "conversations").glob("*.yaml"))
@@ -93,7 +93,7 @@ def _check(turn: Turn, step: dict[str, Any], where: str) -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_transcript(content: Content, path: Path) -> None:
     script = yaml.safe_load(path.read_text(encoding="utf-8"))
-    session: Session | None = None
+    session: ConversationState | None = None
     offered: list[str] = []
     lang = script.get("lang", "nl")
     for i, step in enumerate(script["steps"]):
@@ -109,7 +109,7 @@ def test_transcript(content: Content, path: Path) -> None:
         turn = handle(content, session, inbound, NOW)
         _check(turn, step, where)
         # Round-trip through JSON every turn, exactly as the database does.
-        session = Session.from_json(turn.session.to_json())
+        session = ConversationState.from_json(turn.session.to_json())
         offered = [b.id for r in turn.replies for b in r.buttons]
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bot.content.bundle import Content
-from tests.botapi import FakeBotAPI
+from tests.support.botapi import FakeBotAPI
 from tests.test_postgres import employer_script, person, phone, reference_replies
 from tests.test_telegram_e2e import read_log, say, start_bot, stop_bot
 

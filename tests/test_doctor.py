@@ -19,8 +19,8 @@ from alembic.script import ScriptDirectory
 from bot.doctor import check_database, check_webhook
 from bot.settings import Settings
 from bot.store.db import alembic_config, create_engine, upgrade_schema
-from tests.botapi import TOKEN
 from tests.conftest import ROOT, mkbroute
+from tests.support.botapi import TOKEN
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 HEALTHY = {

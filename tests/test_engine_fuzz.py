@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from bot.content.bundle import Content
 from bot.engine.engine import handle
-from bot.engine.types import CreateLead, Inbound, Session
+from bot.engine.types import ConversationState, CreateLead, Inbound
 from tests.conftest import NOW
 
 COMMANDS = [
@@ -81,7 +81,7 @@ def inbound() -> st.SearchStrategy[Inbound]:
 def test_random_conversations_keep_the_promises(
     content: Content, script: list[Inbound], choices: st.DataObject
 ) -> None:
-    session: Session | None = None
+    session: ConversationState | None = None
     offered: list[str] = []
     leads = 0
     for message in script:
@@ -113,6 +113,6 @@ def test_random_conversations_keep_the_promises(
                 assert not under_16, "a lead was created for someone under 16"
                 assert effect.consent_at and effect.consent_version
         assert leads <= s.run, "more leads than questionnaire runs"
-        session = Session.from_json(s.to_json())
+        session = ConversationState.from_json(s.to_json())
         assert session == s
         offered = [b.id for r in turn.replies for b in r.buttons]

@@ -20,9 +20,10 @@ from bot.handoff.dispatcher import Dispatcher
 from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import LeadRow, OutboxRow, OutboxStatus
-from tests.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
-from tests.conftest import AVANS, avans_lead_lines, chat_jsonl, mkbroute
-from tests.mail import Mailbox
+from tests.conftest import avans_lead_lines, chat_jsonl, mkbroute
+from tests.support.answers import AVANS
+from tests.support.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
+from tests.support.mail import Mailbox
 
 
 class Clock:
@@ -424,7 +425,7 @@ async def test_t29_a_wrong_smtp_password_holds_leads_and_raises_the_alarm(
     queued (no dead letter, no fallback to the programme team), one ERROR is logged however
     often it is retried, /healthz/delivery and `mkbroute doctor` turn red, and after the fix
     `retry_outbox` sends everything."""
-    from bot.adapters.webhook import health
+    from bot.adapters.telegram.webhook import health
     from bot.staff.outbox import outbox_lines, retry_outbox
 
     box = Mailbox()

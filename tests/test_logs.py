@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from bot.logs import Redactor, configure
-from tests.botapi import TOKEN, FakeBotAPI, Fault
 from tests.conftest import mkbroute
+from tests.support.botapi import TOKEN, FakeBotAPI, Fault
 from tests.test_telegram_e2e import say, start_bot, stop_bot
 
 WEBHOOK_SECRET = "webhook-secret-0123456789"

@@ -14,13 +14,13 @@ import pytest
 from bot.content.bundle import Content
 from bot.content.models import Flow
 from bot.engine.engine import handle
-from bot.engine.types import Event, Inbound, Session, Turn
+from bot.engine.types import ConversationState, Event, Inbound, Turn
 from tests.conftest import NOW
 
 
 def walk(content: Content, flow: Flow) -> Iterator[tuple[dict[str, str], Turn]]:
     """Depth-first over every choice at every step the engine actually asks."""
-    start = handle(content, Session(), Inbound.button(f"menu:{flow.id}"), NOW)
+    start = handle(content, ConversationState(), Inbound.button(f"menu:{flow.id}"), NOW)
     stack: list[tuple[Turn, dict[str, str]]] = [(start, {})]
     while stack:
         turn, answers = stack.pop()

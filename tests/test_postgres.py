@@ -26,10 +26,11 @@ from bot.handoff.dispatcher import Dispatcher
 from bot.runtime import Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import EventRow, LeadRow, OutboxRow, ProcessedInbound, SessionRow
-from tests.botapi import FakeBotAPI
-from tests.conftest import AVANS, NOW, new_pg_database
-from tests.mail import Mailbox
-from tests.pg import PgCluster, find_bindir
+from tests.conftest import NOW
+from tests.support.answers import AVANS
+from tests.support.botapi import FakeBotAPI
+from tests.support.mail import Mailbox
+from tests.support.pg import PgCluster, find_bindir, new_pg_database
 from tests.test_telegram_e2e import (
     free_port,
     post,

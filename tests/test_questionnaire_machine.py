@@ -41,9 +41,10 @@ from sqlalchemy import func, select
 
 from bot.content.bundle import Content
 from bot.content.loader import load_content
-from bot.engine.types import Session, SessionError
+from bot.engine.types import ConversationState, StateError
 from bot.store.models import Base, LeadRow, SessionRow
-from tests.conftest import AVANS, ROOT
+from tests.conftest import ROOT
+from tests.support.answers import AVANS
 from tests.test_telegram import STUDENT, settings
 from tests.test_update_fuzz import (
     COMPANIES,
@@ -120,27 +121,27 @@ class Questionnaire(RuleBasedStateMachine):
     def run(self, coro: Any) -> Any:
         return self.h.runner.run(coro)
 
-    def session(self, user: int) -> Session | None:
-        async def load() -> Session | None:
-            runtime = self.h.bot.adapter.runtime
+    def session(self, user: int) -> ConversationState | None:
+        async def load() -> ConversationState | None:
+            runtime = self.h.bot.running.conversation
             assert runtime is not None
             async with runtime.sessionmaker() as db:
                 row = await db.get(SessionRow, f"tg:{user}")
             if row is None:
                 return None
             try:
-                return Session.from_json(row.data)
-            except SessionError:
+                return ConversationState.from_json(row.data)
+            except StateError:
                 return None
 
-        result: Session | None = self.run(load())
+        result: ConversationState | None = self.run(load())
         return result
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, to compare before and after a redelivery."""
 
         async def dump() -> dict[str, list[tuple[Any, ...]]]:
-            runtime = self.h.bot.adapter.runtime
+            runtime = self.h.bot.running.conversation
             assert runtime is not None
             out = {}
             async with runtime.sessionmaker() as db:
@@ -288,7 +289,7 @@ class Questionnaire(RuleBasedStateMachine):
     @invariant()
     def each_confirmed_run_has_exactly_one_lead(self) -> None:
         async def check() -> list[str]:
-            runtime = self.h.bot.adapter.runtime
+            runtime = self.h.bot.running.conversation
             assert runtime is not None
             wrong = []
             async with runtime.sessionmaker() as db:

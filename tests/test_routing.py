@@ -10,8 +10,9 @@ from bot.content.bundle import Content
 from bot.content.models import Pilot, Programme, Text, Verified
 from bot.engine.engine import handle
 from bot.engine.routing import route
-from bot.engine.types import CreateLead, Inbound, Session
-from tests.conftest import AVANS, NOW
+from bot.engine.types import ConversationState, CreateLead, Inbound
+from tests.conftest import NOW
+from tests.support.answers import AVANS
 
 
 @pytest.mark.parametrize("flow_id", ["student", "werkende", "werkgever"])
@@ -93,7 +94,7 @@ def test_a_tie_goes_to_the_fallback(content: Content) -> None:
 
 
 def test_the_user_is_told_who_will_get_in_touch(content: Content) -> None:
-    s: Session | None = None
+    s: ConversationState | None = None
     presses = AVANS
     for p in presses:
         s = handle(content, s, Inbound.button(p), NOW).session

@@ -19,8 +19,8 @@ from typing import TextIO
 import pytest
 
 from bot.content.bundle import Content
-from tests.botapi import TOKEN, FakeBotAPI, Fault, Sent
 from tests.conftest import cli_env, mkbroute
+from tests.support.botapi import TOKEN, FakeBotAPI, Fault, Sent
 
 USER = 31337
 

@@ -3,9 +3,9 @@
 Hypothesis builds update dicts (hostile text of every kind, commands, button presses, non-text
 messages, edits, channel posts, groups, messages without ``from``, redelivered update ids) for a
 small pool of users and feeds them one at a time to the application built by
-``build_application`` on the offline emulator (``tests/botapi.py``: no sockets). Roughly half of
-the presses use a button the bot really offered, and typed answers fit the open question, so
-conversations progress to leads and to contact persons' claim buttons.
+``build_application`` on the offline emulator (``tests/support/botapi.py``: no sockets).
+Roughly half of the presses use a button the bot really offered, and typed answers fit the
+open question, so conversations progress to leads and to contact persons' claim buttons.
 
 After every update:
 
@@ -61,16 +61,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import AIORateLimiter
 
-import bot.adapters.telegram as telegram_adapter
+import bot.adapters.telegram.application as telegram_adapter
 from bot.adapters.telegram import FloodGuard
-from bot.adapters.telegram_staff import ADMIN_COMMANDS
+from bot.adapters.telegram.staff import ADMIN_COMMANDS
 from bot.content.bundle import Content
-from bot.content.models import COMMANDS
-from bot.engine.types import Session, SessionError
+from bot.content.commands import COMMANDS
+from bot.engine.types import ConversationState, StateError
 from bot.settings import Settings
 from bot.store.models import Base, EventRow, LeadRow, SessionRow, UnansweredRow
-from tests.botapi import BOT_USERNAME, BotAPIState
-from tests.conftest import AVANS
+from tests.support.answers import AVANS
+from tests.support.botapi import BOT_USERNAME, BotAPIState
 from tests.test_telegram import ADMIN, CONTACTS_YAML, STUDENT, Bot, _bot, settings
 
 DEFAULT_UPDATES = 2_000
@@ -228,8 +228,8 @@ async def store_problems(sessionmaker: async_sessionmaker[AsyncSession]) -> list
         problems += [f"{len(r)} leads for run {k}" for k, r in runs.items() if len(r) > 1]
         for stored in (await db.scalars(select(SessionRow))).all():
             try:
-                s = Session.from_json(stored.data)
-            except SessionError:
+                s = ConversationState.from_json(stored.data)
+            except StateError:
                 problems.append(f"session {stored.user_key} unreadable")
                 continue
             for key, value in s.contact.items():
@@ -582,9 +582,9 @@ class Harness:
         with mock.patch.object(telegram_adapter, "AIORateLimiter", limiter):
             bot = self.runner.run(step())
         # Likewise the adapter's pacing of bursts to one chat (T16 checks it on the real bot).
-        bot.adapter.chat_burst = 1_000_000
+        bot.data.sender.burst = 1_000_000
         # Flood control as configured, on a clock that advances a second per update.
-        bot.adapter.flood = FloodGuard(
+        bot.data.flood = FloodGuard(
             self.config.flood_burst, self.config.flood_per_minute, clock=lambda: self.clock[0]
         )
 
@@ -664,7 +664,7 @@ class Harness:
         )
 
     def store_problems(self) -> list[str]:
-        runtime = self.bot.adapter.runtime
+        runtime = self.bot.running.conversation
         assert runtime is not None
         return self.runner.run(store_problems(runtime.sessionmaker))
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from bot.content.commands import COMMANDS
 from bot.content.conditions import All, AnyOf, Condition, Eq, Not, parse_condition
 
 __all__ = [
@@ -38,32 +39,6 @@ __all__ = [
 ]
 
 LANGS: tuple[str, ...] = ("nl", "en")
-# The commands every adapter understands, in menu order.
-COMMANDS: tuple[str, ...] = (
-    "start",
-    "menu",
-    "vraag",
-    "contact",
-    "terug",
-    "opnieuw",
-    "stop",
-    "status",
-    "mijngegevens",
-    "verwijder",
-    "privacy",
-    "taal",
-    "help",
-)
-# The English name of a command where it differs; English users see these in their menu.
-ENGLISH_COMMANDS: dict[str, str] = {
-    "vraag": "question",
-    "contact": "human",
-    "terug": "back",
-    "opnieuw": "restart",
-    "mijngegevens": "mydata",
-    "verwijder": "delete",
-    "taal": "language",
-}
 Verdict = Literal["geschikt", "mogelijk", "nog_niet"]
 InputKind = Literal["name", "email", "phone", "text"]
 Audience = Literal["algemeen", "student", "werkende", "werkgever", "hogeschool"]

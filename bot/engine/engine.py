@@ -21,13 +21,13 @@ from bot.engine import buttons as bid
 from bot.engine.routing import Route, find_routes, route
 from bot.engine.types import (
     Button,
+    ConversationState,
     CreateLead,
     Effect,
     Event,
     Inbound,
     RecordConsent,
     Reply,
-    Session,
     Turn,
     Unanswered,
 )
@@ -70,21 +70,23 @@ _FUNCTION_WORDS = frozenset(
 _MIN_FUZZY = 4  # shorter forms ("ja", "nee", "ad") never decide an answer by similarity
 
 
-def new_session(content: Content, lang_hint: str | None, default_lang: str = "nl") -> Session:
+def new_session(
+    content: Content, lang_hint: str | None, default_lang: str = "nl"
+) -> ConversationState:
     """A fresh session in the client's language when we speak it, else the default."""
     hint = (lang_hint or "").split("-", 1)[0].casefold()
-    return Session(lang=hint if hint in LANGS else default_lang)
+    return ConversationState(lang=hint if hint in LANGS else default_lang)
 
 
 def handle(
     content: Content,
-    session: Session | None,
+    session: ConversationState | None,
     inbound: Inbound,
     now: dt.datetime,
     default_lang: str = "nl",
 ) -> Turn:
     """Process one inbound message and return the new session, the replies and the effects."""
-    t = _Turn(content, session or new_session(content, inbound.lang, default_lang), now)
+    t = _TurnBuilder(content, session or new_session(content, inbound.lang, default_lang), now)
     if session is None:
         t.event("session_started")
     if inbound.kind == "command":
@@ -96,15 +98,15 @@ def handle(
     return t.result()
 
 
-class _Turn:
+class _TurnBuilder:
     """Accumulates one turn's session changes, replies and effects."""
 
-    def __init__(self, content: Content, session: Session, now: dt.datetime) -> None:
-        self.c = content
-        self.m = content.messages
+    def __init__(self, content: Content, session: ConversationState, now: dt.datetime) -> None:
+        self.content = content
+        self.messages = content.messages
         # "Bedoel je...?" holds for one reply only: "nee" right after it rejects the suggestions.
         self.was_suggesting = session.suggesting
-        self.s = replace(session, suggesting=False) if session.suggesting else session
+        self.state = replace(session, suggesting=False) if session.suggesting else session
         self.now = now
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
@@ -113,10 +115,10 @@ class _Turn:
 
     @property
     def lang(self) -> str:
-        return self.s.lang
+        return self.state.lang
 
     def msg(self, key: str, **values: str) -> str:
-        return fill(getattr(self.m, key).get(self.lang), **values)
+        return fill(getattr(self.messages, key).get(self.lang), **values)
 
     def btn(self, button_id: str, key: str, **values: str) -> Button:
         return Button(button_id, self.msg(key, **values))
@@ -128,28 +130,28 @@ class _Turn:
         self.effects.append(Event(type_, dict(data)))
 
     def result(self) -> Turn:
-        return Turn(self.s, tuple(self.replies), tuple(self.effects))
+        return Turn(self.state, tuple(self.replies), tuple(self.effects))
 
     def facts(self) -> dict[str, str]:
-        facts = dict(self.s.answers)
-        if self.s.audience:
-            facts["doelgroep"] = self.s.audience
-        if self.s.outcome:
-            facts["verdict"] = str(self.s.outcome["verdict"])
+        facts = dict(self.state.answers)
+        if self.state.audience:
+            facts["doelgroep"] = self.state.audience
+        if self.state.outcome:
+            facts["verdict"] = str(self.state.outcome["verdict"])
         return facts
 
     def holds(self, cond: Condition | None, default: bool = True) -> bool:
         return default if cond is None else evaluate(cond, self.facts())
 
     def open_step(self) -> tuple[Flow, Step] | None:
-        if self.s.mode != "flow" or not self.s.flow or not self.s.step:
+        if self.state.mode != "flow" or not self.state.flow or not self.state.step:
             return None
-        flow = self.c.flows.get(self.s.flow)
-        step = _step(flow, self.s.step) if flow else None
+        flow = self.content.flows.get(self.state.flow)
+        step = _step(flow, self.state.step) if flow else None
         return (flow, step) if flow and step else None
 
     def menu_buttons(self) -> list[Button]:
-        buttons = [Button(bid.menu(f.id), f.title.get(self.lang)) for f in self.c.audiences]
+        buttons = [Button(bid.menu(f.id), f.title.get(self.lang)) for f in self.content.audiences]
         buttons.append(self.btn(bid.menu("vraag"), "menu_question"))
         buttons.append(self.btn(bid.TOPICS, "btn_topics"))
         buttons.append(self.btn(bid.CONTACT, "btn_human"))
@@ -157,13 +159,13 @@ class _Turn:
 
     def menu(self, text_key: str = "menu_prompt") -> None:
         buttons = self.menu_buttons()
-        if self.open_step() or self.s.mode == "summary":
+        if self.open_step() or self.state.mode == "summary":
             buttons.insert(0, self.btn(bid.RESUME, "btn_resume"))
         self.say(self.msg(text_key), buttons)
 
     def reprompt(self) -> None:
         """Ask the open question again (after a free question, /help, /privacy, ...)."""
-        if self.s.mode == "summary":
+        if self.state.mode == "summary":
             self.summary()
         elif opened := self.open_step():
             self.ask(*opened)
@@ -172,19 +174,19 @@ class _Turn:
 
     def command(self, name: str, args: str) -> None:
         if name == "start":
-            self.s = replace(self.s, asking=False)
+            self.state = replace(self.state, asking=False)
             self.menu(
-                "welcome_back" if self.open_step() or self.s.mode == "summary" else "welcome"
+                "welcome_back" if self.open_step() or self.state.mode == "summary" else "welcome"
             )
         elif name == "menu":
-            self.s = replace(self.s, asking=False)
+            self.state = replace(self.state, asking=False)
             self.menu()
         elif name == "vraag":
             if args:
                 self.question(args)
                 self.reprompt()
             else:
-                self.s = replace(self.s, asking=True)
+                self.state = replace(self.state, asking=True)
                 self.say(self.msg("ask_question"), [self.btn(bid.MENU, "btn_menu")])
         elif name == "terug":
             self.back()
@@ -215,30 +217,36 @@ class _Turn:
             self.choice_button(pressed.arg, pressed.arg2)
         elif kind == "menu":
             if rest == "vraag":
-                self.s = replace(self.s, asking=True)
+                self.state = replace(self.state, asking=True)
                 self.say(
                     self.msg("ask_question"),
                     [self.btn(bid.TOPICS, "btn_topics"), self.btn(bid.MENU, "btn_menu")],
                 )
-            elif rest in self.c.flows and self.c.flows[rest].kind == "audience":
-                self.choose_audience(self.c.flows[rest])
+            elif rest in self.content.flows and self.content.flows[rest].kind == "audience":
+                self.choose_audience(self.content.flows[rest])
             else:
                 self.menu()
-        elif kind == "switch" and rest in self.c.flows and self.c.flows[rest].kind == "audience":
-            self.start_flow(self.c.flows[rest])
+        elif (
+            kind == "switch"
+            and rest in self.content.flows
+            and self.content.flows[rest].kind == "audience"
+        ):
+            self.start_flow(self.content.flows[rest])
         elif kind == "topics":
             self.topics(rest)
-        elif kind == "kb" and rest in self.c.knowledge:
+        elif kind == "kb" and rest in self.content.knowledge:
             self.answer_entry(rest)
             self.reprompt()
         elif kind == "lang":
             self.language(rest)
-        elif kind == "edit" and self.s.mode == "summary":
+        elif kind == "edit" and self.state.mode == "summary":
             self.edit(rest)
         elif button_id == bid.CONFIRM:
             self.confirm()
-        elif button_id == bid.CANCEL and self.s.mode == "summary":
-            self.s = replace(self.s, mode="done", flow=None, step=None, contact={}, consent=None)
+        elif button_id == bid.CANCEL and self.state.mode == "summary":
+            self.state = replace(
+                self.state, mode="done", flow=None, step=None, contact={}, consent=None
+            )
             self.event("lead_cancelled")
             self.say(self.msg("lead_cancelled"), self.menu_buttons())
         elif button_id == bid.BACK:
@@ -246,11 +254,13 @@ class _Turn:
         elif button_id == bid.RESTART:
             self.restart()
         elif button_id == bid.RESUME:
-            if self.open_step() or self.s.mode == "summary":
+            if self.open_step() or self.state.mode == "summary":
                 self.reprompt()
-            elif self.s.mode == "done" and self.s.lead_ref:
+            elif self.state.mode == "done" and self.state.lead_ref:
                 # Back after a crash that swallowed the confirmation: tell them it arrived.
-                self.say(self.msg("lead_already", lead_ref=self.s.lead_ref), self.menu_buttons())
+                self.say(
+                    self.msg("lead_already", lead_ref=self.state.lead_ref), self.menu_buttons()
+                )
             else:
                 self.menu()
         elif button_id == bid.PRIVACY:
@@ -268,7 +278,7 @@ class _Turn:
 
     def stale(self) -> None:
         """A button from an old message (or a forged one): say so and show what is open now."""
-        if self.open_step() or self.s.mode == "summary":
+        if self.open_step() or self.state.mode == "summary":
             self.say(self.msg("stale_button"))
             self.reprompt()
         else:
@@ -276,7 +286,7 @@ class _Turn:
 
     def language(self, code: str) -> None:
         if code in LANGS:
-            self.s = replace(self.s, lang=code)
+            self.state = replace(self.state, lang=code)
             self.say(self.msg("language_set"))
             self.reprompt()
         else:
@@ -305,16 +315,18 @@ class _Turn:
         if not typing and self.route_finder(text):
             self.reprompt()
             return
-        if self.s.asking or self.s.mode == "question":
+        if self.state.asking or self.state.mode == "question":
             if opened is None and (flow := self.match_menu(text)) is not None:
                 self.choose_audience(flow)
                 return
             # Outside a questionnaire the next text is another question ("Nog een vraag?").
-            self.s = replace(self.s, asking=opened is None and self.s.mode != "summary")
+            self.state = replace(
+                self.state, asking=opened is None and self.state.mode != "summary"
+            )
             self.question(text)
             self.reprompt()
             return
-        if self.s.mode == "summary":
+        if self.state.mode == "summary":
             answered = self.question(text, quiet=True)
             self.summary(self.msg("summary_short" if answered else "summary_use_buttons"))
             return
@@ -355,7 +367,7 @@ class _Turn:
                 if c.id in ids
             ]
             buttons.append(self.btn(bid.NONE, "btn_none_of_these"))
-            self.s = replace(self.s, suggesting=True)
+            self.state = replace(self.state, suggesting=True)
             self.say(self.msg("did_you_mean"), buttons)
         elif fold(text).isdigit():
             self.say(self.msg("number_unclear"))
@@ -390,7 +402,7 @@ class _Turn:
         query = fold(text)
         words = f" {query} "
         best: dict[str, float] = {}
-        for flow in self.c.audiences:
+        for flow in self.content.audiences:
             for form in map(fold, (flow.title.nl, flow.title.en, *flow.also.nl, *flow.also.en)):
                 score = 0.0
                 if form == query:
@@ -407,7 +419,7 @@ class _Turn:
             return None
         if len(ranked) > 1 and ranked[0][1] - ranked[1][1] < 0.5:
             return None  # two questionnaires fit as well: the menu buttons decide
-        return self.c.flows[ranked[0][0]]
+        return self.content.flows[ranked[0][0]]
 
     # ----------------------------------------------------------------- knowledge
 
@@ -416,7 +428,7 @@ class _Turn:
 
         Returns True when something was answered or suggested.
         """
-        found = self.c.index.lookup(text, self.lang, self.s.audience)
+        found = self.content.index.lookup(text, self.lang, self.state.audience)
         if found.status == "answer":
             self.answer_entry(found.ids[0])
             return True
@@ -442,17 +454,17 @@ class _Turn:
         return False
 
     def entry_title(self, entry_id: str) -> str:
-        return self.c.knowledge[entry_id].title.get(self.lang)
+        return self.content.knowledge[entry_id].title.get(self.lang)
 
     def answer_entry(self, entry_id: str, alternatives: Sequence[str] = ()) -> None:
         """The entry's answer with its source; with ``alternatives`` (a likely, not a sure
         match) a light hedge first and the other candidates as the first buttons."""
-        if entry_id == "contact" and self.s.mode != "summary" and not self.in_contact():
+        if entry_id == "contact" and self.state.mode != "summary" and not self.in_contact():
             # "Hoe kan ik iemand spreken?" is a request, not a question: start it, no loop.
             self.event("kb_answer", entry=entry_id)
             self.start_contact()
             return
-        entry = self.c.knowledge[entry_id]
+        entry = self.content.knowledge[entry_id]
         linked = next(((s.label, s.url) for s in entry.sources if s.url), None)
         # The linked source by name, the others counted: a list of labels would push the
         # answer past a phone screen (all of them are in the YAML and `mkbroute ask`).
@@ -465,17 +477,17 @@ class _Turn:
             body = f"{self.msg('kb_likely')}\n\n{body}"
         if linked is not None:
             body += f"\n{self.msg('kb_read_more', url=linked[1])}"
-        if self.s.asking:
+        if self.state.asking:
             body += f"\n\n{self.msg('kb_more')}"
         buttons = [Button(bid.kb(a), self.entry_title(a)) for a in alternatives]
         buttons += [
             Button(bid.kb(r), self.entry_title(r))
             for r in entry.related
-            if r in self.c.knowledge and r != "contact" and r not in alternatives
+            if r in self.content.knowledge and r != "contact" and r not in alternatives
         ][: max(0, 3 - len(buttons))]
         if entry_id != "contact":
             buttons.append(self.btn(bid.CONTACT, "btn_human"))
-        if not self.open_step() and self.s.mode != "summary":
+        if not self.open_step() and self.state.mode != "summary":
             buttons.append(self.btn(bid.MENU, "btn_menu"))
         self.say(body, buttons)
         self.event("kb_answer", entry=entry_id)
@@ -490,7 +502,7 @@ class _Turn:
         if opened is not None and _match_choice(opened[1], text)[0] == "answer":
             return False
         query = fold(text)
-        m = self.m
+        m = self.messages
         if not query:
             return False
         for phrases, key in (
@@ -498,7 +510,7 @@ class _Turn:
             (m.thanks_phrases, "thanks_reply"),
         ):
             if query in _folded(phrases):
-                if opened or self.s.mode == "summary":
+                if opened or self.state.mode == "summary":
                     self.say(self.msg(key))
                     self.reprompt()
                 else:
@@ -511,28 +523,30 @@ class _Turn:
 
     def topics(self, group: str) -> None:
         """The topic overview per audience, then a group's frequently asked entries."""
-        ids = self.m.topics.get(group)
+        ids = self.messages.topics.get(group)
         if not ids:
             buttons = [
                 Button(bid.topics(f.id), f.title.get(self.lang))
-                for f in self.c.audiences
-                if f.id in self.m.topics
+                for f in self.content.audiences
+                if f.id in self.messages.topics
             ]
-            if "algemeen" in self.m.topics:
+            if "algemeen" in self.messages.topics:
                 buttons.append(self.btn(bid.topics("algemeen"), "topics_general"))
             self.say(self.msg("topics_intro"), buttons)
         else:
             buttons = [
-                Button(bid.kb(i), self.entry_title(i)) for i in ids if i in self.c.knowledge
+                Button(bid.kb(i), self.entry_title(i)) for i in ids if i in self.content.knowledge
             ]
             self.say(self.msg("topics_group"), [*buttons, self.btn(bid.TOPICS, "btn_topics")])
-        self.s = replace(self.s, asking=self.open_step() is None and self.s.mode != "summary")
+        self.state = replace(
+            self.state, asking=self.open_step() is None and self.state.mode != "summary"
+        )
         self.reprompt()
 
     def choose_audience(self, flow: Flow) -> None:
         """Start a questionnaire; halfway through another one, ask before erasing the answers."""
         opened = self.open_step()
-        if opened and opened[0].kind == "audience" and self.s.answers:
+        if opened and opened[0].kind == "audience" and self.state.answers:
             self.say(
                 self.msg("switch_confirm", choice=flow.title.get(self.lang)),
                 [
@@ -552,8 +566,8 @@ class _Turn:
         """After a verdict: the routes that fit the answers, or honestly none."""
         r = flow.routing
         assert r is not None
-        a = self.s.answers
-        found = find_routes(self.c.pilots, a.get(r.field), a.get(r.level), a.get(r.province))
+        a = self.state.answers
+        found = find_routes(self.content.pilots, a.get(r.field), a.get(r.level), a.get(r.province))
         if not found:
             return self.msg("routes_none")
         return self.msg("routes_found", routes="; ".join(self.route_name(p) for p in found[:3]))
@@ -562,10 +576,10 @@ class _Turn:
         """ "Waar kan ik dit doen?", "is er een mkb-route in de logistiek?": the routes I know
         for the field and region named in the question, else those of the user's answers."""
         query = f" {fold(text)} "
-        if not any(f" {p} " in query for p in _folded(self.m.route_phrases)):
+        if not any(f" {p} " in query for p in _folded(self.messages.route_phrases)):
             return False
-        flows = [f for f in self.c.audiences if f.routing is not None]
-        audience = self.c.flows.get(self.s.audience or "")
+        flows = [f for f in self.content.audiences if f.routing is not None]
+        audience = self.content.flows.get(self.state.audience or "")
         if audience in flows:
             flows.insert(0, flows.pop(flows.index(audience)))
         field = province = level = None
@@ -574,15 +588,15 @@ class _Turn:
             field = field or _named(_step(f, f.routing.field), query)
             province = province or _named(_step(f, f.routing.province), query)
         if audience is not None and audience.routing is not None:
-            field = field or self.s.answers.get(audience.routing.field)
-            province = province or self.s.answers.get(audience.routing.province)
-            level = self.s.answers.get(audience.routing.level)
+            field = field or self.state.answers.get(audience.routing.field)
+            province = province or self.state.answers.get(audience.routing.province)
+            level = self.state.answers.get(audience.routing.level)
         what = ""
         if field and (label := self.choice_label(flows, "field", field)):
             what += " " + self.msg("route_in_field", choice=label)
         if province and (label := self.choice_label(flows, "province", province)):
             what += " " + self.msg("route_in_region", choice=label)
-        found = find_routes(self.c.pilots, field, level, province)
+        found = find_routes(self.content.pilots, field, level, province)
         if found:
             lines = [self.msg("routes_list", what=what)]
             lines += [f"• {self.route_name(p)}" for p in found[:5]]
@@ -605,39 +619,39 @@ class _Turn:
 
     def wants_person(self, text: str) -> bool:
         query = f" {fold(text)} "
-        return any(f" {p} " in query for p in _folded(self.m.human_phrases))
+        return any(f" {p} " in query for p in _folded(self.messages.human_phrases))
 
     def in_contact(self) -> bool:
-        return self.s.mode == "flow" and self.s.flow == self.c.contact_flow.id
+        return self.state.mode == "flow" and self.state.flow == self.content.contact_flow.id
 
     def start_contact(self) -> None:
         """Start the contact flow directly: consent, name, channel, question, summary."""
-        if self.in_contact() or self.s.mode == "summary":
+        if self.in_contact() or self.state.mode == "summary":
             self.say(self.msg("contact_busy"))
             self.reprompt()
             return
         if self.personal_blocked():
             self.say(self.msg("contact_young"), self.menu_buttons())
             return
-        s = self.s
+        s = self.state
         if s.lead_ref or s.audience is None:
             # A new request: after a saved lead, or without any questionnaire.
-            s = Session(lang=self.lang, run=s.run + 1)
+            s = ConversationState(lang=self.lang, run=s.run + 1)
         outcome = s.outcome or {"verdict": "vraag", "reasons": [], "contact": True}
-        self.s = replace(
+        self.state = replace(
             s, outcome=outcome, contact={}, consent=None, history=(), editing=False, asking=False
         )
-        self.event("contact_requested", flow=self.s.audience or "contact")
+        self.event("contact_requested", flow=self.state.audience or "contact")
         self.say(self.msg("contact_intro"))
-        contact = self.c.contact_flow
+        contact = self.content.contact_flow
         offer = next((i for i, st in enumerate(contact.steps) if st.role == "offer"), -1)
         self.goto(contact, _skip(contact, offer + 1, self.facts()))
 
     # ----------------------------------------------------------------- the questionnaire
 
     def start_flow(self, flow: Flow) -> None:
-        self.s = Session(
-            lang=self.lang, mode="flow", audience=flow.id, run=self.s.run + 1, flow=flow.id
+        self.state = ConversationState(
+            lang=self.lang, mode="flow", audience=flow.id, run=self.state.run + 1, flow=flow.id
         )
         self.event("flow_started", flow=flow.id)
         if flow.intro is not None:
@@ -652,13 +666,13 @@ class _Turn:
             if flow.kind == "audience":
                 self.finish_audience(flow)
             else:
-                self.s = replace(self.s, mode="summary", flow=flow.id, step=None)
+                self.state = replace(self.state, mode="summary", flow=flow.id, step=None)
                 self.summary()
             return
         if step.personal and self.personal_blocked():
             self.under16("contact_young" if flow.kind == "contact" else "under16_info")
             return
-        self.s = replace(self.s, mode="flow", flow=flow.id, step=step.id)
+        self.state = replace(self.state, mode="flow", flow=flow.id, step=step.id)
         self.ask(flow, step)
 
     def ask(self, flow: Flow, step: Step) -> None:
@@ -667,7 +681,7 @@ class _Turn:
             buttons.append(self.btn(bid.PRIVACY, "btn_privacy"))
         if step.optional:
             buttons.append(self.btn(bid.SKIP, "btn_skip"))
-        if self.s.history and not self.s.editing:
+        if self.state.history and not self.state.editing:
             buttons.append(self.btn(bid.BACK, "btn_back"))
         self.say(step.ask.get(self.lang), buttons)
 
@@ -683,7 +697,7 @@ class _Turn:
         self.answer(flow, step, choice_id)
 
     def answer(self, flow: Flow, step: Step, value: str, number: int | None = None) -> None:
-        s = self.s
+        s = self.state
         if step.personal and not value:
             s = replace(s, contact={k: v for k, v in s.contact.items() if k != step.id})
         elif step.personal:
@@ -692,23 +706,23 @@ class _Turn:
             s = replace(s, answers={**s.answers, step.id: value})
         if not s.editing:
             s = replace(s, history=(*s.history, f"{flow.id}:{step.id}"))
-        self.s = s
+        self.state = s
         if step.role == "offer":
             if value == "nee":
                 self.finish_contact("contact_declined")
                 return
-            self.event("contact_accepted", flow=self.s.audience)
+            self.event("contact_accepted", flow=self.state.audience)
         if step.role == "consent":
             if value == "nee":
                 self.finish_contact("consent_declined")
                 return
             at = self.now.astimezone(dt.UTC).isoformat(timespec="seconds")
-            version = self.m.privacy_version
-            self.s = replace(self.s, consent={"version": version, "at": at})
+            version = self.messages.privacy_version
+            self.state = replace(self.state, consent={"version": version, "at": at})
             self.effects.append(RecordConsent(version, at))
-            self.event("consent_given", flow=self.s.audience)
-        if self.s.editing:
-            self.s = replace(self.s, editing=False, mode="summary", step=None)
+            self.event("consent_given", flow=self.state.audience)
+        if self.state.editing:
+            self.state = replace(self.state, editing=False, mode="summary", step=None)
             self.summary()
             return
         nxt = _after(flow, step, self.facts())
@@ -721,25 +735,29 @@ class _Turn:
         self.goto(flow, nxt)
 
     def finish_contact(self, key: str) -> None:
-        self.s = replace(self.s, mode="done", flow=None, step=None, contact={}, consent=None)
+        self.state = replace(
+            self.state, mode="done", flow=None, step=None, contact={}, consent=None
+        )
         self.say(self.msg(key), self.menu_buttons())
 
     def personal_blocked(self) -> bool:
-        audience = self.c.flows.get(self.s.audience or "")
+        audience = self.content.flows.get(self.state.audience or "")
         out = audience.outcome if audience else None
         if out is not None and self.holds(out.no_personal_when, default=False):
             return True
-        return self.holds(self.c.contact_flow.no_personal_when, default=False)
+        return self.holds(self.content.contact_flow.no_personal_when, default=False)
 
     def under16(self, key: str = "under16_info") -> None:
-        self.s = replace(self.s, mode="done", flow=None, step=None, contact={}, consent=None)
+        self.state = replace(
+            self.state, mode="done", flow=None, step=None, contact={}, consent=None
+        )
         self.say(self.msg(key), self.menu_buttons())
 
     def labels(self, flow: Flow) -> dict[str, str]:
         """The user's choices as words, for reasons that name the user's own answers."""
         out: dict[str, str] = {}
         for step in flow.steps:
-            value = self.s.answers.get(step.id)
+            value = self.state.answers.get(step.id)
             choice = next((c for c in step.choices if c.id == value), None)
             if choice is not None:
                 out[step.id] = choice.label.get(self.lang)
@@ -753,7 +771,7 @@ class _Turn:
         assert out is not None
         verdict = next(r.verdict for r in out.verdicts if self.holds(r.when))
         # Reasons and next steps may depend on the verdict itself.
-        self.s = replace(self.s, outcome={"verdict": verdict})
+        self.state = replace(self.state, outcome={"verdict": verdict})
         labels = self.labels(flow)
         reasons = self.notes(out.reasons, labels)
         steps = self.notes(out.next_steps, labels)
@@ -776,8 +794,8 @@ class _Turn:
             and self.holds(out.contact_when)
             and not self.holds(out.no_personal_when, default=False)
         )
-        self.s = replace(
-            self.s,
+        self.state = replace(
+            self.state,
             outcome={"verdict": verdict, "reasons": reasons, "contact": offer},
             mode="done",
             flow=None,
@@ -792,7 +810,7 @@ class _Turn:
                 self.say(forward.text.get(self.lang))
         if offer:
             self.event("contact_offered", flow=flow.id)
-            contact = self.c.contact_flow
+            contact = self.content.contact_flow
             self.goto(contact, _first(contact, self.facts()))
         elif self.holds(out.no_personal_when, default=False):
             self.say(self.msg("under16_info"), self.menu_buttons())
@@ -821,36 +839,38 @@ class _Turn:
     # ----------------------------------------------------------------- navigation
 
     def back(self) -> None:
-        if self.s.mode == "done" and self.s.lead_ref:
-            self.say(self.msg("lead_already", lead_ref=self.s.lead_ref), self.menu_buttons())
+        if self.state.mode == "done" and self.state.lead_ref:
+            self.say(self.msg("lead_already", lead_ref=self.state.lead_ref), self.menu_buttons())
             return
-        if self.s.mode not in ("flow", "summary", "done") or not self.s.history:
+        if self.state.mode not in ("flow", "summary", "done") or not self.state.history:
             if self.open_step():
                 self.say(self.msg("back_at_start"))
                 self.reprompt()
             else:
                 self.say(self.msg("nothing_open"), self.menu_buttons())
             return
-        *rest, last = self.s.history
+        *rest, last = self.state.history
         flow_id, _, step_id = last.partition(":")
-        flow = self.c.flows.get(flow_id)
+        flow = self.content.flows.get(flow_id)
         step = _step(flow, step_id) if flow else None
         if flow is None or step is None:
             self.restart()
             return
-        answers = {k: v for k, v in self.s.answers.items() if k != step_id}
-        contact = {k: v for k, v in self.s.contact.items() if k != step_id}
-        s = replace(self.s, history=tuple(rest), answers=answers, contact=contact, editing=False)
+        answers = {k: v for k, v in self.state.answers.items() if k != step_id}
+        contact = {k: v for k, v in self.state.contact.items() if k != step_id}
+        s = replace(
+            self.state, history=tuple(rest), answers=answers, contact=contact, editing=False
+        )
         if flow.kind == "audience":
             # Back into the questionnaire: the verdict and anything given for it no longer hold.
             s = replace(s, outcome=None, contact={}, consent=None)
         elif step.role in ("offer", "consent"):
             s = replace(s, contact={}, consent=None)
-        self.s = replace(s, mode="flow", flow=flow.id, step=step.id)
+        self.state = replace(s, mode="flow", flow=flow.id, step=step.id)
         self.ask(flow, step)
 
     def restart(self) -> None:
-        flow = self.c.flows.get(self.s.audience or "")
+        flow = self.content.flows.get(self.state.audience or "")
         if flow is None:
             self.menu()
             return
@@ -858,9 +878,9 @@ class _Turn:
         self.start_flow(flow)
 
     def stop(self) -> None:
-        if self.s.mode in ("flow", "summary"):
-            self.event("flow_stopped", flow=self.s.audience)
-        self.s = Session(lang=self.lang, run=self.s.run, lead_ref=None)
+        if self.state.mode in ("flow", "summary"):
+            self.event("flow_stopped", flow=self.state.audience)
+        self.state = ConversationState(lang=self.lang, run=self.state.run, lead_ref=None)
         self.say(self.msg("stopped"), self.menu_buttons())
 
     # ----------------------------------------------------------------- summary and lead
@@ -868,18 +888,18 @@ class _Turn:
     def summary(self, short: str = "") -> None:
         """The details to check before sending; with ``short``, only that line and the
         buttons (after a side question, the whole summary again would bury the answer)."""
-        contact = self.c.contact_flow
-        audience = self.c.flows.get(self.s.audience or "")
+        contact = self.content.contact_flow
+        audience = self.content.flows.get(self.state.audience or "")
         lines = [self.msg("summary_header")]
         buttons = [self.btn(bid.CONFIRM, "btn_confirm")]
         for step in contact.steps:
-            if step.id in self.s.contact:
+            if step.id in self.state.contact:
                 label = (step.label or step.ask).get(self.lang)
-                lines.append(f"{label}: {self.s.contact[step.id]}")
+                lines.append(f"{label}: {self.state.contact[step.id]}")
                 buttons.append(self.btn(bid.edit(step.id), "btn_edit", field=label))
             elif step.optional and step.input:
                 buttons.append(self.btn(bid.edit(step.id), "btn_add_question"))
-        pilot = self.c.pilots[self.route().pilot]
+        pilot = self.content.pilots[self.route().pilot]
         key = {"likely": "summary_route_likely", "linked": "summary_route_linked"}.get(
             pilot.status, "summary_route"
         )
@@ -896,34 +916,36 @@ class _Turn:
 
     def route(self) -> Route:
         """Where a lead of this session goes; without a questionnaire, to the fallback."""
-        audience = self.c.flows.get(self.s.audience or "")
+        audience = self.content.flows.get(self.state.audience or "")
         if audience is None:
-            fallback = self.c.fallback_pilot.id
+            fallback = self.content.fallback_pilot.id
             return Route(fallback, ("contactverzoek zonder vragenlijst",), 0.0)
-        return route(self.c.pilots, audience, self.s.answers)
+        return route(self.content.pilots, audience, self.state.answers)
 
     def edit(self, step_id: str) -> None:
-        contact = self.c.contact_flow
+        contact = self.content.contact_flow
         step = _step(contact, step_id)
-        if step is None or (step.id not in self.s.contact and not step.optional):
+        if step is None or (step.id not in self.state.contact and not step.optional):
             self.summary()
             return
-        self.s = replace(self.s, mode="flow", flow=contact.id, step=step.id, editing=True)
+        self.state = replace(self.state, mode="flow", flow=contact.id, step=step.id, editing=True)
         self.ask(contact, step)
 
     def confirm(self) -> None:
-        if self.s.mode != "summary":
-            if self.s.lead_ref:
-                self.say(self.msg("lead_already", lead_ref=self.s.lead_ref), self.menu_buttons())
+        if self.state.mode != "summary":
+            if self.state.lead_ref:
+                self.say(
+                    self.msg("lead_already", lead_ref=self.state.lead_ref), self.menu_buttons()
+                )
             else:
                 self.stale()
             return
-        audience = self.c.flows.get(self.s.audience or "")
-        if self.s.consent is None or self.s.outcome is None:
+        audience = self.content.flows.get(self.state.audience or "")
+        if self.state.consent is None or self.state.outcome is None:
             self.restart()
             return
         out = audience.outcome if audience else None
-        contact = self.c.contact_flow
+        contact = self.content.contact_flow
         own = {s.id for s in audience.steps} if audience else set()
         chosen = self.route()
         minor = self.holds(out.minor_when if out else None, default=False) or self.holds(
@@ -931,23 +953,23 @@ class _Turn:
         )
         self.effects.append(
             CreateLead(
-                run=self.s.run,
+                run=self.state.run,
                 flow=audience.id if audience else contact.id,
-                verdict=str(self.s.outcome["verdict"]),
-                reasons=tuple(self.s.outcome.get("reasons", ())),
-                answers={k: v for k, v in self.s.answers.items() if k in own},
-                contact=dict(self.s.contact),
+                verdict=str(self.state.outcome["verdict"]),
+                reasons=tuple(self.state.outcome.get("reasons", ())),
+                answers={k: v for k, v in self.state.answers.items() if k in own},
+                contact=dict(self.state.contact),
                 minor=minor,
-                consent_version=self.s.consent["version"],
-                consent_at=self.s.consent["at"],
+                consent_version=self.state.consent["version"],
+                consent_at=self.state.consent["at"],
                 lang=self.lang,
                 pilot=chosen.pilot,
                 routing=chosen.reasons,
             )
         )
         # The lead now holds the personal data; the session keeps none of it.
-        self.s = replace(self.s, mode="done", flow=None, step=None, contact={}, history=())
-        pilot = self.c.pilots[chosen.pilot].name.get(self.lang)
+        self.state = replace(self.state, mode="done", flow=None, step=None, contact={}, history=())
+        pilot = self.content.pilots[chosen.pilot].name.get(self.lang)
         self.say(self.msg("lead_confirmed", pilot=pilot), self.menu_buttons())
 
 

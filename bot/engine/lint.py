@@ -17,7 +17,7 @@ from bot.content.conditions import All, AnyOf, Condition, Eq, Not, iter_eq
 from bot.content.models import LANGS, PLACEHOLDER, Flow, Step, Text
 from bot.engine import buttons as bid
 from bot.engine.engine import handle
-from bot.engine.types import Inbound, Reply, Session
+from bot.engine.types import ConversationState, Inbound, Reply
 
 __all__ = ["MAX_REPLY", "long_replies"]
 
@@ -97,7 +97,9 @@ class _Walker:
         self.visit(turn.session, turn.replies, ())
         return self.found
 
-    def visit(self, session: Session, replies: tuple[Reply, ...], path: tuple[str, ...]) -> None:
+    def visit(
+        self, session: ConversationState, replies: tuple[Reply, ...], path: tuple[str, ...]
+    ) -> None:
         for reply in replies:
             self.check(reply.text, path)
         if self.finished(session, replies):
@@ -112,7 +114,7 @@ class _Walker:
             )
             self.visit(turn.session, turn.replies, (*path, f"{session.step}={choice}"))
 
-    def finished(self, session: Session, replies: tuple[Reply, ...]) -> bool:
+    def finished(self, session: ConversationState, replies: tuple[Reply, ...]) -> bool:
         """The questionnaire is over: its session ended or the contact flow took over."""
         if session.mode != "flow" or session.flow != self.flow.id:
             return True
@@ -122,7 +124,7 @@ class _Walker:
             for b in r.buttons
         )
 
-    def options(self, session: Session, replies: tuple[Reply, ...]) -> list[str]:
+    def options(self, session: ConversationState, replies: tuple[Reply, ...]) -> list[str]:
         """The offered choices of the open step; those no condition tells apart count once."""
         step = self.steps.get(session.step or "")
         if step is None:

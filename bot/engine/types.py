@@ -6,29 +6,22 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeAlias
 
-from bot.content.models import ENGLISH_COMMANDS
+from bot.content.commands import ALIASES
 
 __all__ = [
     "Button",
+    "ConversationState",
     "CreateLead",
     "Effect",
     "Event",
     "Inbound",
     "RecordConsent",
     "Reply",
-    "Session",
-    "SessionError",
+    "StateError",
     "Turn",
     "Unanswered",
 ]
 
-# English (and spoken) names of the commands, so /mydata works like /mijngegevens everywhere.
-COMMAND_ALIASES = {
-    **{en: nl for nl, en in ENGLISH_COMMANDS.items()},
-    "mens": "contact",
-    "person": "contact",
-    "contact": "contact",
-}
 MAX_INBOUND = 4096  # Telegram's own message limit; anything longer is cut before processing.
 
 
@@ -49,7 +42,7 @@ class Inbound:
         if stripped.startswith("/") and len(stripped) > 1 and not stripped[1].isspace():
             head, _, args = stripped[1:].partition(" ")
             name = head.split("@", 1)[0].casefold()
-            return cls("command", COMMAND_ALIASES.get(name, name), args.strip(), lang)
+            return cls("command", ALIASES.get(name, name), args.strip(), lang)
         return cls("text", text, "", lang)
 
     @classmethod
@@ -114,12 +107,12 @@ class Unanswered:
 Effect: TypeAlias = Event | RecordConsent | CreateLead | Unanswered
 
 
-class SessionError(ValueError):
+class StateError(ValueError):
     """A stored session could not be read back."""
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
+class ConversationState:
     """Everything the engine remembers about one user between messages."""
 
     lang: str = "nl"
@@ -142,7 +135,7 @@ class Session:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def from_json(cls, raw: str) -> Session:
+    def from_json(cls, raw: str) -> ConversationState:
         """Read a stored session back; unknown keys (from a newer version) are ignored."""
         try:
             data = json.loads(raw)
@@ -154,11 +147,11 @@ class Session:
                 kwargs["history"] = tuple(kwargs["history"])
             return cls(**kwargs)
         except (ValueError, TypeError) as exc:
-            raise SessionError(f"stored session is unreadable: {exc}") from exc
+            raise StateError(f"stored session is unreadable: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    session: Session
+    session: ConversationState
     replies: tuple[Reply, ...]
     effects: tuple[Effect, ...] = ()

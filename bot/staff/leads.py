@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.bundle import Content
-from bot.store.models import LeadRow, OutboxRow, OutboxStatus
+from bot.store import repo
+from bot.store.models import OutboxStatus
 
 __all__ = ["lead_detail", "lead_lines"]
 
 
-async def _deliveries(db: AsyncSession, lead_id: int) -> list[OutboxRow]:
-    return list(
-        (
-            await db.scalars(
-                select(OutboxRow).where(OutboxRow.lead_id == lead_id).order_by(OutboxRow.id)
-            )
-        ).all()
-    )
-
-
 async def lead_lines(db: AsyncSession, content: Content, limit: int = 20) -> list[str]:
     """One line per lead, newest first: reference, date, audience, verdict, pilot, status."""
-    leads = (await db.scalars(select(LeadRow).order_by(LeadRow.id.desc()).limit(limit))).all()
+    leads = await repo.latest_leads(db, limit)
+    deliveries = await repo.deliveries_of(db, [lead.id for lead in leads])
     lines = []
     for lead in leads:
-        rows = await _deliveries(db, lead.id)
+        rows = deliveries[lead.id]
         sent = sum(r.status == OutboxStatus.SENT for r in rows)
         flow = content.flows.get(lead.flow)
         audience = flow.title.nl if flow else lead.flow
@@ -40,7 +31,7 @@ async def lead_lines(db: AsyncSession, content: Content, limit: int = 20) -> lis
 
 async def lead_detail(db: AsyncSession, content: Content, ref: str) -> str | None:
     """Everything staff need about one lead, with routing reasons and delivery history."""
-    lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref))).first()
+    lead = await repo.lead_by_ref(db, ref)
     if lead is None:
         return None
     lines = [
@@ -59,7 +50,7 @@ async def lead_detail(db: AsyncSession, content: Content, ref: str) -> str | Non
     if lead.claimed_by:
         lines.append(f"Opgepakt door {lead.claimed_by} op {lead.claimed_at:%d-%m-%Y %H:%M}")
     lines.append("Bezorging:")
-    for row in await _deliveries(db, lead.id):
+    for row in (await repo.deliveries_of(db, [lead.id]))[lead.id]:
         when = f"{row.sent_at:%d-%m-%Y %H:%M}" if row.sent_at else "-"
         error = f"; fout: {row.last_error}" if row.last_error else ""
         lines.append(

@@ -24,15 +24,14 @@ from typing import Any
 import tornado.httpserver
 import tornado.iostream
 import tornado.web
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
-from telegram.ext import Application
 
+from bot.adapters.telegram.context import BotData, TelegramApp
 from bot.handoff.outbox import SENDER_PREFIX
 from bot.runtime import WriteHealth
 from bot.settings import Settings
-from bot.store.models import OutboxRow, OutboxStatus
+from bot.store import repo
 
 __all__ = ["health", "serve"]
 
@@ -66,31 +65,19 @@ async def health(
         return False, report
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT), sessionmaker() as db:
-            await db.execute(text("SELECT 1"))
-            waiting = OutboxRow.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING))
-            count, oldest = (
-                await db.execute(
-                    select(func.count(OutboxRow.id), func.min(OutboxRow.created_at)).where(waiting)
-                )
-            ).one()
-            blocked = await db.scalar(
-                select(func.count(OutboxRow.id)).where(
-                    OutboxRow.status == OutboxStatus.PENDING,
-                    OutboxRow.last_error.startswith(SENDER_PREFIX),
-                )
-            )
+            count, oldest, blocked = await repo.outbox_backlog(db, SENDER_PREFIX)
     except Exception as exc:  # whatever broke, the answer is "not healthy", not a traceback
         log.warning("health check: database unreachable (%s)", type(exc).__name__)
         report["database"] = "unreachable"
         return False, report
     report["database"] = "ok"
-    report["outbox_waiting"] = int(count or 0)
+    report["outbox_waiting"] = count
     # min() keeps the column's type, so ``oldest`` is an aware UTC time like every stored one.
     age = (now - oldest).total_seconds() if oldest is not None else 0
     report["outbox_oldest_seconds"] = max(0, int(age))
     # Deliveries held back by our own side (SMTP password, relay, configuration): the bot
     # still talks to users, so /healthz stays 200; /healthz/delivery is the one to alert on.
-    report["outbox_blocked"] = int(blocked or 0)
+    report["outbox_blocked"] = blocked
     report["delivery"] = "failing" if blocked else "ok"
     return True, report
 
@@ -98,7 +85,7 @@ async def health(
 class _Shared:
     """What the request handlers need; one per server."""
 
-    def __init__(self, app: Application, secret: str) -> None:  # type: ignore[type-arg]
+    def __init__(self, app: TelegramApp, secret: str) -> None:
         self.app = app
         self.secret = secret.encode()
         self.in_flight = 0
@@ -110,10 +97,9 @@ class _Shared:
     def refused(self) -> None:
         self.forbidden.hit()
 
-    def sessionmaker(self) -> async_sessionmaker[AsyncSession] | None:
-        adapter = self.app.bot_data.get("adapter")
-        runtime = getattr(adapter, "runtime", None)
-        return getattr(runtime, "sessionmaker", None)
+    @property
+    def data(self) -> BotData:
+        return self.app.bot_data
 
 
 @tornado.web.stream_request_body
@@ -174,9 +160,9 @@ class UpdateHandler(tornado.web.RequestHandler):
             self.shared.in_flight -= 1
             if self.shared.in_flight == 0:
                 self.shared.idle.set()
-        adapter = self.shared.app.bot_data.get("adapter")
-        if adapter is not None and update.update_id in adapter.unstored:
-            adapter.unstored.discard(update.update_id)
+        unstored = self.shared.data.unstored
+        if update.update_id in unstored:
+            unstored.discard(update.update_id)
             # "An update Telegram saw accepted is never lost": it was not stored, so say so.
             log.warning("update %s not stored; Telegram will send it again", update.update_id)
             raise tornado.web.HTTPError(HTTPStatus.SERVICE_UNAVAILABLE)
@@ -195,15 +181,12 @@ class HealthHandler(tornado.web.RequestHandler):
         self.shared = shared
 
     async def get(self) -> None:
-        sessionmaker = self.shared.sessionmaker()
-        if sessionmaker is None or self.shared.closing:
+        app = self.shared.data.app
+        if app is None or self.shared.closing:
             self.set_status(HTTPStatus.SERVICE_UNAVAILABLE)
-            self.finish({"process": "starting" if sessionmaker is None else "stopping"})
+            self.finish({"process": "starting" if app is None else "stopping"})
             return
-        adapter = self.shared.app.bot_data.get("adapter")
-        runtime = getattr(adapter, "runtime", None)
-        writes = getattr(runtime, "writes", None)
-        ok, report = await health(sessionmaker, dt.datetime.now(dt.UTC), writes)
+        ok, report = await health(app.db, app.clock(), app.conversation.writes)
         if self.request.path.endswith("/delivery"):
             ok = ok and report.get("delivery") == "ok"
         self.set_status(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
@@ -246,7 +229,7 @@ class _WebApp(tornado.web.Application):
 
 
 async def serve(
-    app: Application,  # type: ignore[type-arg]
+    app: TelegramApp,
     settings: Settings,
     allowed_updates: list[str],
 ) -> None:

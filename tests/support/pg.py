@@ -7,8 +7,10 @@ creates. ``fsync`` is off: the tests crash the server, never the machine.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
+import itertools
 import os
 import shutil
 import socket
@@ -17,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 __all__ = ["PgCluster", "find_bindir"]
 
@@ -107,3 +112,22 @@ class PgCluster:
         with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_databases = itertools.count(1)
+
+
+def new_pg_database(cluster: PgCluster) -> str:
+    """An empty database of its own on ``cluster``; returns its URL."""
+    name = f"test_{next(_databases)}"
+
+    async def create() -> None:
+        engine = create_async_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(create())
+    return cluster.url(name)

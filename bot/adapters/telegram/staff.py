@@ -1,0 +1,178 @@
+"""Staff commands in Telegram: only for the configured user ids, only in a private chat.
+
+Each command's handler carries the filter :func:`staff_only` (staff id, private chat, a new
+message); a test checks every registered staff handler refuses everyone else. PTB then falls
+through to the conversation, which answers an unknown command with the /help hint, and a
+handler in a later group audits the attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler, filters
+
+from bot.adapters.telegram.context import Context
+from bot.content.commands import STAFF_COMMANDS, names_of
+from bot.content.loader import ContentError
+from bot.staff.chart import leads_per_week, stats_png
+from bot.staff.export import export_leads
+from bot.staff.leads import lead_detail, lead_lines
+from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
+
+__all__ = ["ADMIN_COMMANDS", "AUDIT_GROUP", "register", "staff_handlers", "staff_only"]
+
+log = logging.getLogger(__name__)
+
+AUDIT_GROUP = 1  # after the conversation (group 0) has answered a refused command
+
+
+def staff_only(admins: tuple[int, ...]) -> filters.BaseFilter:
+    """A configured staff id, in a private chat, in a new message (not an edit)."""
+    return (
+        filters.User(user_id=admins, allow_empty=False)
+        & filters.ChatType.PRIVATE
+        & filters.UpdateType.MESSAGE
+    )
+
+
+def register(application: Application, admins: tuple[int, ...]) -> None:  # type: ignore[type-arg]
+    """Staff handlers first in group 0, so the conversation does not take them as unknown."""
+    allowed = staff_only(admins)
+    for name, callback in _COMMANDS.items():
+        application.add_handler(CommandHandler(names_of(name), callback, filters=allowed))
+    every_name = [n for name in ADMIN_COMMANDS for n in names_of(name)]
+    application.add_handler(
+        CommandHandler(every_name, _denied, filters=~allowed), group=AUDIT_GROUP
+    )
+
+
+def staff_handlers(application: Application) -> list[CommandHandler]:  # type: ignore[type-arg]
+    """Every registered handler that runs a staff command, for the guard test."""
+    return [
+        handler
+        for group, handlers in application.handlers.items()
+        if group != AUDIT_GROUP
+        for handler in handlers
+        if isinstance(handler, CommandHandler) and handler.commands & set(ADMIN_COMMANDS)
+    ]
+
+
+async def _denied(update: Update, context: Context) -> None:
+    """Someone else typed a staff command: the conversation answered it; note the attempt."""
+    message = update.effective_message
+    name = (message.text or "").lstrip("/").split(maxsplit=1)[0] if message else ""
+    command = name.split("@", 1)[0].casefold()
+    await context.app.audit("admin_denied", "telegram", f"command={command[:20]}")
+
+
+async def _say(update: Update, context: Context, text: str) -> None:
+    chat = update.effective_chat
+    if chat is not None:
+        await context.bot_data.sender.say(context.bot, chat.id, text)
+
+
+def _since(args: list[str]) -> dt.datetime | None:
+    for arg in args:
+        try:
+            return dt.datetime.combine(dt.date.fromisoformat(arg), dt.time(), dt.UTC)
+        except ValueError:
+            continue
+    return None
+
+
+async def cmd_leads(update: Update, context: Context) -> None:
+    """/leads [n]: the latest leads, one line each."""
+    args = context.args or []
+    # isdecimal alone accepts "²" and "٣", which int() then refuses or reads differently.
+    n = int(args[0]) if args and args[0].isascii() and args[0].isdecimal() else 10
+    app = context.app
+    async with app.db() as db:
+        lines = await lead_lines(db, app.content, max(1, min(n, 100)))
+    await _say(update, context, "\n".join(lines) or "Nog geen aanvragen.")
+
+
+async def cmd_lead(update: Update, context: Context) -> None:
+    """/lead REF: one lead in full, with routing reasons and delivery history."""
+    args = context.args or []
+    if not args:
+        await _say(update, context, "Gebruik: /lead L-2026-000123")
+        return
+    app = context.app
+    async with app.db() as db:
+        detail = await lead_detail(db, app.content, args[0].strip())
+    await _say(update, context, detail or f"Geen aanvraag {args[0][:20]}.")
+
+
+async def cmd_export(update: Update, context: Context) -> None:
+    """/export [csv|xlsx] [since]: the leads as a file, sent and not kept on disk."""
+    args = [a.lower() for a in (context.args or [])]
+    fmt = "csv" if "csv" in args else "xlsx"
+    app = context.app
+    chat = update.effective_chat
+    if chat is None:
+        return
+    async with app.db() as db, db.begin():
+        data, _ = await export_leads(
+            db,
+            app.content,
+            "csv" if fmt == "csv" else "xlsx",
+            since=_since(args),
+            actor="telegram",
+            now=app.clock(),
+        )
+    name = f"aanvragen-{app.clock():%Y%m%d}.{fmt}"
+    await context.bot.send_document(chat.id, io.BytesIO(data), filename=name)
+
+
+async def cmd_stats(update: Update, context: Context) -> None:
+    """/stats [since]: the funnel per audience."""
+    since = _since(list(context.args or []))
+    async with context.app.db() as db:
+        steps = await funnel(db, since)
+        created = await lead_times(db, since)
+    await _say(update, context, render_funnel(steps))
+    chat = update.effective_chat
+    if chat is not None:
+        png = stats_png(steps, leads_per_week(created))
+        await context.bot.send_photo(chat.id, io.BytesIO(png))
+
+
+async def cmd_onbeantwoord(update: Update, context: Context) -> None:
+    """/onbeantwoord: the most frequent unanswered questions, grouped."""
+    async with context.app.db() as db:
+        clusters = await unanswered_clusters(db)
+    lines = [f"{c.count}x {c.example}" for c in clusters[:20]]
+    await _say(update, context, "\n".join(lines) or "Geen onbeantwoorde vragen.")
+
+
+async def cmd_herlaad(update: Update, context: Context) -> None:
+    """/herlaad: load the content again; a broken file keeps the old content and says why."""
+    app = context.app
+    try:
+        content = await app.reload()  # every reader shares the one holder
+    except ContentError as exc:
+        errors = "\n".join(f"- {e}" for e in exc.errors[:15])
+        await _say(update, context, f"Niet herladen; de oude inhoud blijft actief:\n{errors}")
+        return
+    await app.audit("content_reload", "telegram", f"version={content.version}")
+    await _say(
+        update,
+        context,
+        f"Herladen: versie {content.version}, {len(content.knowledge)} kennisbankartikelen.",
+    )
+
+
+_COMMANDS = {
+    "leads": cmd_leads,
+    "lead": cmd_lead,
+    "export": cmd_export,
+    "stats": cmd_stats,
+    "onbeantwoord": cmd_onbeantwoord,
+    "herlaad": cmd_herlaad,
+}
+ADMIN_COMMANDS = STAFF_COMMANDS
+assert set(_COMMANDS) == set(STAFF_COMMANDS), "every staff command in the table has a handler"
