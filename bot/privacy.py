@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import shown
 from bot.content.bundle import Content
 from bot.engine.types import ConversationState, StateError
 from bot.knowledge.text import fill
@@ -29,15 +29,6 @@ from bot.store.models import (
 )
 
 __all__ = ["Erased", "Purged", "erase_user", "my_data", "my_data_json", "purge", "purge_now"]
-
-
-def _local(at: dt.datetime) -> str:
-    """A stored (UTC) time as Dutch users read it: local time with its zone, "14:05 CET"."""
-    try:
-        zone: dt.tzinfo = ZoneInfo("Europe/Amsterdam")
-    except ZoneInfoNotFoundError:  # a machine without a time zone database
-        zone = dt.UTC
-    return at.astimezone(zone).strftime("%d-%m-%Y %H:%M %Z")
 
 
 async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) -> str:
@@ -78,11 +69,11 @@ async def my_data(db: AsyncSession, content: Content, user_key: str, lang: str) 
             fill(
                 m.mydata_lead.get(lang),
                 lead_ref=lead.ref or "?",
-                date=lead.created_at.strftime("%d-%m-%Y"),
+                date=shown(lead.created_at, date_only=True),
                 contact=contact,
                 pilot=shared,
                 status=getattr(m, f"status_{lead.status}", m.status_new).get(lang),
-                at=_local(lead.consent_at),
+                at=shown(lead.consent_at),
                 version=lead.consent_version,
             )
         )

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.clock import utcnow
+from bot.clock import add_working_days, local, shown, utcnow
 from bot.content.bundle import Content
 from bot.content.holder import ContentHolder, holder_of
 from bot.engine import buttons as bid
@@ -75,16 +75,6 @@ class Result:
 # What we promise when no contact person of the lead's route is configured: the programme
 # team picks leads up by hand, so the promise is more careful than a contact's reminder term.
 DEFAULT_FOLLOW_UP_DAYS = 5
-
-
-def add_working_days(start: dt.datetime, days: int) -> dt.date:
-    """The date ``days`` Monday-to-Friday days after ``start``."""
-    day = start.date()
-    while days > 0:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            days -= 1
-    return day
 
 
 @dataclass
@@ -382,7 +372,7 @@ class Runtime:
                 fill(
                     m.status_line.get(lang),
                     lead_ref=lead.ref or "?",
-                    date=lead.created_at.strftime("%d-%m-%Y"),
+                    date=shown(lead.created_at, date_only=True),
                     status=status,
                 )
             )
@@ -395,7 +385,7 @@ class Runtime:
             ):
                 # The same promise as the confirmation gave; past it, a way to reach us.
                 due = add_working_days(lead.created_at, self.follow_up_days(lead.pilot or ""))
-                if now.date() > due:
+                if local(now).date() > due:
                     lines.append(fill(m.status_overdue.get(lang), org_contact=self.org[1]))
                 else:
                     lines.append(fill(m.status_expect.get(lang), follow_up_date=_date(due, lang)))

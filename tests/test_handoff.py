@@ -288,13 +288,22 @@ async def test_an_unclaimed_lead_is_brought_up_once_after_working_days(world: Wo
     assert len([r for r in await rows(world) if r.kind == "reminder"]) == 2  # only once
 
 
-def test_working_days_skip_weekends() -> None:
-    from bot.handoff.dispatcher import working_days_between
+def test_working_days_skip_weekends_and_dutch_holidays() -> None:
+    from bot.clock import add_working_days, working_days_between
 
     friday = dt.datetime(2026, 12, 4, 17, 0, tzinfo=dt.UTC)
     assert working_days_between(friday, friday + dt.timedelta(days=1)) == 0  # Saturday
     assert working_days_between(friday, friday + dt.timedelta(days=3)) == 1  # Monday
     assert working_days_between(friday, friday + dt.timedelta(days=7)) == 5
+    # Christmas 2026: Friday 25 and Saturday 26 December; Thursday 24 -> Monday 28 is one day.
+    christmas_eve = dt.datetime(2026, 12, 24, 15, 0, tzinfo=dt.UTC)
+    assert working_days_between(christmas_eve, christmas_eve + dt.timedelta(days=4)) == 1
+    # King's Day 2027 is Tuesday 27 April: three working days after Friday 23 April is Thursday.
+    friday = dt.datetime(2027, 4, 23, 10, 0, tzinfo=dt.UTC)
+    assert add_working_days(friday, 3) == dt.date(2027, 4, 29)
+    # Counted on Dutch dates: 23:30 UTC on a Sunday is already Monday in Amsterdam.
+    late_sunday = dt.datetime(2026, 12, 6, 23, 30, tzinfo=dt.UTC)
+    assert add_working_days(late_sunday, 1) == dt.date(2026, 12, 8)
 
 
 async def test_status_tells_the_user_what_became_of_the_request(world: World) -> None:
@@ -343,12 +352,18 @@ async def test_staff_see_each_leads_delivery_status(world: World, content: Conte
         lines = await lead_lines(db, content)
         detail = await lead_detail(db, content, ref)
         missing = await lead_detail(db, content, "L-1999-000001")
-    assert len(lines) == 1 and ref in lines[0] and "delivered" in lines[0]
+    assert len(lines) == 1 and ref in lines[0] and "bezorgd" in lines[0]
     assert "(1/2 bezorgd)" in lines[0]
     assert detail is not None and missing is None
     assert "Bakker Bouw B.V." in detail and "avans-bouwtalent" in detail
-    assert "via email aan Contact Avans (avans-bouwtalent): dead" in detail
-    assert "550" in detail and "via telegram aan Contact Avans (avans-bouwtalent): sent" in detail
+    assert "via email aan Contact Avans (avans-bouwtalent): mislukt" in detail
+    assert (
+        "550" in detail
+        and "via telegram aan Contact Avans (avans-bouwtalent): verstuurd" in detail
+    )
+    # Times in Dutch local time with the zone, not UTC: the world's clock is 09:00 UTC in
+    # November, 10:00 CET in the Netherlands.
+    assert "van 30-11-2026 10:00 CET" in detail and "UTC" not in detail
 
 
 async def test_t28_erasure_while_the_lead_is_being_sent(

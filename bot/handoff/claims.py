@@ -14,6 +14,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import shown
 from bot.content.bundle import Content
 from bot.engine import buttons as bid
 from bot.engine.types import Button, Reply
@@ -143,7 +144,7 @@ async def press(
     note = fill(
         template.get("nl"),
         contact=person.name,
-        at=now.strftime("%d-%m-%Y %H:%M"),
+        at=shown(now),
         choice=reason.get("nl") if reason and result.outcome == "declined" else "",
     )
     return CardPress(replies, note, result.lead_id, retire=result.outcome == "declined")

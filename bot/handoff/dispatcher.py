@@ -18,7 +18,7 @@ from html import escape
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import utcnow
+from bot.clock import shown, utcnow, working_days_between
 from bot.content.bundle import Content
 from bot.content.holder import ContentHolder, holder_of
 from bot.handoff.card import Card, LeadFacts, render
@@ -28,7 +28,7 @@ from bot.handoff.outbox import SENDER_PREFIX, deliveries
 from bot.knowledge.text import fill
 from bot.store.models import LeadRow, LeadStatus, OutboxKind, OutboxRow, OutboxStatus
 
-__all__ = ["Dispatcher", "facts", "working_days_between"]
+__all__ = ["Dispatcher", "facts"]
 
 log = logging.getLogger(__name__)
 
@@ -361,17 +361,6 @@ class Dispatcher:
         )
 
 
-def working_days_between(start: dt.datetime, end: dt.datetime) -> int:
-    """Monday-to-Friday days from ``start`` to ``end`` (a reminder waits for working days)."""
-    days = 0
-    day = start.date()
-    while day < end.date():
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            days += 1
-    return days
-
-
 def facts(lead: LeadRow) -> LeadFacts:
     return LeadFacts(
         ref=lead.ref or "",
@@ -387,5 +376,5 @@ def facts(lead: LeadRow) -> LeadFacts:
         question=lead.question,
         minor=lead.minor,
         consent_version=lead.consent_version,
-        consent_at=lead.consent_at.strftime("%Y-%m-%d %H:%M UTC"),
+        consent_at=shown(lead.consent_at),
     )

@@ -11,6 +11,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import shown
 from bot.store.models import LeadRow, LeadStatus, OutboxKind, OutboxRow, OutboxStatus
 
 __all__ = ["outbox_lines", "retry_outbox"]
@@ -40,7 +41,7 @@ async def outbox_lines(db: AsyncSession, dead: bool = False, ref: str | None = N
     """One line per waiting (and with ``dead``, dead) delivery: who, how, why it waits."""
     lines = []
     for row, lead in await _rows(db, dead, ref):
-        due = f"{row.next_attempt_at:%d-%m %H:%M}" if row.status == OutboxStatus.PENDING else "-"
+        due = shown(row.next_attempt_at) if row.status == OutboxStatus.PENDING else "-"
         lines.append(
             f"#{row.id}  {lead.ref}  {row.kind}  {row.pilot}/{row.contact}  {row.channel}  "
             f"{row.status}  tries {row.attempts}  due {due}  {row.last_error or ''}".rstrip()
