@@ -19,7 +19,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import App, StartupError, load, load_contacts, open_app, open_database
-from bot.clock import utcnow
+from bot.clock import local, utcnow
 from bot.content.bundle import Content
 from bot.content.loader import content_warnings
 from bot.content.models import LANGS
@@ -32,6 +32,7 @@ from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
 from bot.staff.outbox import outbox_lines, retry_outbox
+from bot.staff.period import Period, PeriodError, parse_day
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
 from bot.store import repo
 from bot.store.db import (
@@ -115,17 +116,17 @@ async def _dispatch(settings: Settings) -> None:
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     """``mkbroute stats`` and ``mkbroute unanswered``."""
-    since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
+    period = _period(args)
     async with open_database(settings) as (_, sessionmaker), sessionmaker() as db:
         if args.command == "stats":
-            steps = await funnel(db, since)
+            steps = await funnel(db, period)
             print(render_funnel(steps))
             if args.png is not None:
-                created = await lead_times(db, since)
+                created = await lead_times(db, period)
                 args.png.write_bytes(stats_png(steps, leads_per_week(created)))
                 print(f"Chart written to {args.png}.")
             return 0
-        clusters = await unanswered_clusters(db, since)
+        clusters = await unanswered_clusters(db, period)
     if not clusters:
         print("No unanswered questions.")
     for cluster in clusters:
@@ -138,14 +139,21 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
 
 def _date(text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-01-31") from None
+        return parse_day(text, local(utcnow()).date())
+    except PeriodError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _period(args: argparse.Namespace) -> Period:
+    """--since and --until (both days included)."""
+    if args.since and args.until and args.until < args.since:
+        raise SystemExit("--until is before --since.")
+    return Period(args.since, args.until)
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     """``mkbroute export``: the leads as a file staff can open safely; audited."""
-    since = dt.datetime.combine(args.since, dt.time(), dt.UTC) if args.since else None
+    period = _period(args)
     async with _app(settings) as app:
         if sys.stderr.isatty():
             print("Exporting…", file=sys.stderr, flush=True)
@@ -154,7 +162,7 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
                 db,
                 app.content,
                 args.format,
-                since=since,
+                period=period,
                 actor="staff",
                 now=app.clock(),
                 delimiter=args.delimiter,
@@ -342,6 +350,12 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _period_arguments(parser: argparse.ArgumentParser) -> None:
+    when = "a date as 31-01-2026, 2026-01-31, vandaag or gisteren (Dutch local time)"
+    parser.add_argument("--since", type=_date, default=None, help=f"from this day on: {when}")
+    parser.add_argument("--until", type=_date, default=None, help="up to and including this day")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mkbroute", description="Mkb-route assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -361,13 +375,13 @@ def _parser() -> argparse.ArgumentParser:
     leads = sub.add_parser("leads", help="the latest leads, one line each")
     leads.add_argument("-n", type=int, default=20, help="how many (default 20)")
     stats = sub.add_parser("stats", help="the funnel from first message to claimed lead")
-    stats.add_argument("--since", type=_date, default=None, help="only from this date")
+    _period_arguments(stats)
     stats.add_argument("--png", type=Path, default=None, help="also write a chart to this file")
     unanswered = sub.add_parser("unanswered", help="questions the knowledge base could not answer")
-    unanswered.add_argument("--since", type=_date, default=None, help="only from this date")
+    _period_arguments(unanswered)
     export = sub.add_parser("export", help="export the leads as CSV or XLSX (safe for Excel)")
     export.add_argument("--format", choices=["csv", "xlsx"], default="xlsx")
-    export.add_argument("--since", type=_date, default=None, help="only leads from this date")
+    _period_arguments(export)
     export.add_argument("--out", type=Path, required=True, help="the file to write")
     export.add_argument(
         "--delimiter", choices=[";", ","], default=";", help="CSV separator (';' for Dutch Excel)"

@@ -12,11 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.knowledge.text import fold
+from bot.staff.period import Period
 from bot.store.models import EventRow, LeadRow, LeadStatus, UnansweredRow
 
 __all__ = ["Cluster", "FunnelStep", "funnel", "lead_times", "render_funnel", "unanswered_clusters"]
 
 AUDIENCES = ("student", "werkende", "werkgever")
+EVERYTHING = Period()
 
 
 @dataclass(frozen=True)
@@ -26,36 +28,33 @@ class FunnelStep:
     by_audience: dict[str, int]
 
 
-async def _events(db: AsyncSession, kind: str, since: dt.datetime | None) -> FunnelStep:
+async def _events(db: AsyncSession, kind: str, period: Period) -> FunnelStep:
     query = select(EventRow.data).where(EventRow.type == kind)
-    if since is not None:
-        query = query.where(EventRow.at >= since)
+    query = query.where(*period.within(EventRow.at))
     rows = (await db.scalars(query)).all()
     per = Counter(str(d.get("flow")) for d in rows if isinstance(d, dict) and d.get("flow"))
     return FunnelStep(kind, len(rows), {a: per.get(a, 0) for a in AUDIENCES})
 
 
 async def _leads(
-    db: AsyncSession, name: str, statuses: tuple[LeadStatus, ...], since: dt.datetime | None
+    db: AsyncSession, name: str, statuses: tuple[LeadStatus, ...], period: Period
 ) -> FunnelStep:
     query = select(LeadRow.flow, func.count()).where(LeadRow.status.in_(statuses))
-    if since is not None:
-        query = query.where(LeadRow.created_at >= since)
+    query = query.where(*period.within(LeadRow.created_at))
     per = {str(flow): int(n) for flow, n in (await db.execute(query.group_by(LeadRow.flow))).all()}
     return FunnelStep(name, sum(per.values()), {a: int(per.get(a, 0)) for a in AUDIENCES})
 
 
-async def funnel(db: AsyncSession, since: dt.datetime | None = None) -> list[FunnelStep]:
+async def funnel(db: AsyncSession, period: Period = EVERYTHING) -> list[FunnelStep]:
     """Started, audience chosen, completed, per verdict, offered, consented, confirmed,
     delivered, claimed."""
     steps = [
-        await _events(db, "session_started", since),
-        await _events(db, "flow_started", since),
-        await _events(db, "outcome", since),
+        await _events(db, "session_started", period),
+        await _events(db, "flow_started", period),
+        await _events(db, "outcome", period),
     ]
     query = select(EventRow.data).where(EventRow.type == "outcome")
-    if since is not None:
-        query = query.where(EventRow.at >= since)
+    query = query.where(*period.within(EventRow.at))
     outcomes = (await db.scalars(query)).all()
     for verdict in ("geschikt", "mogelijk", "nog_niet"):
         picked = [d for d in outcomes if isinstance(d, dict) and d.get("verdict") == verdict]
@@ -64,25 +63,24 @@ async def funnel(db: AsyncSession, since: dt.datetime | None = None) -> list[Fun
             FunnelStep(f"  {verdict}", len(picked), {a: per.get(a, 0) for a in AUDIENCES})
         )
     steps += [
-        await _events(db, "contact_offered", since),
-        await _events(db, "consent_given", since),
-        await _events(db, "lead_confirmed", since),
+        await _events(db, "contact_offered", period),
+        await _events(db, "consent_given", period),
+        await _events(db, "lead_confirmed", period),
         await _leads(
             db,
             "delivered",
             (LeadStatus.DELIVERED, LeadStatus.CLAIMED, LeadStatus.DECLINED),
-            since,
+            period,
         ),
-        await _leads(db, "claimed", (LeadStatus.CLAIMED,), since),
+        await _leads(db, "claimed", (LeadStatus.CLAIMED,), period),
     ]
     return steps
 
 
-async def lead_times(db: AsyncSession, since: dt.datetime | None = None) -> list[dt.datetime]:
+async def lead_times(db: AsyncSession, period: Period = EVERYTHING) -> list[dt.datetime]:
     """When each lead was confirmed (for the leads-per-week chart)."""
     query = select(LeadRow.created_at)
-    if since is not None:
-        query = query.where(LeadRow.created_at >= since)
+    query = query.where(*period.within(LeadRow.created_at))
     return list((await db.scalars(query)).all())
 
 
@@ -110,12 +108,11 @@ class Cluster:
 
 
 async def unanswered_clusters(
-    db: AsyncSession, since: dt.datetime | None = None, similarity: float = 70.0
+    db: AsyncSession, period: Period = EVERYTHING, similarity: float = 70.0
 ) -> list[Cluster]:
     """Unanswered questions grouped by similarity, most frequent first."""
     query = select(UnansweredRow.text).order_by(UnansweredRow.id)
-    if since is not None:
-        query = query.where(UnansweredRow.at >= since)
+    query = query.where(*period.within(UnansweredRow.at))
     texts = (await db.scalars(query)).all()
     groups: list[tuple[str, list[str]]] = []
     for text in texts:
