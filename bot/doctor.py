@@ -438,6 +438,12 @@ def check_admins(settings: Settings) -> Check:
             "warn",
             "geen MKBROUTE_ADMIN_IDS: de staff-commando's in Telegram zijn voor niemand",
             "no MKBROUTE_ADMIN_IDS: nobody can use the staff commands in Telegram",
+            (
+                "Stuur de bot in Telegram /id (of /mijnid): hij antwoordt met je nummer. Zet dat "
+                "in MKBROUTE_ADMIN_IDS (meerdere met komma's); zie docs/handleiding.md.",
+                "Send the bot /id (or /mijnid) in Telegram: it answers with your number. Put it "
+                "in MKBROUTE_ADMIN_IDS (several separated by commas); see docs/handleiding.md.",
+            ),
         )
     return Check("admins", "ok", f"{n} beheerder(s)", f"{n} admin(s)")
 

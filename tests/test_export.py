@@ -105,9 +105,31 @@ def test_xlsx_has_no_formula_and_no_illegal_character(content: Content) -> None:
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
     for row in sheet.iter_rows(min_row=2):
         for cell in row:
-            assert cell.data_type != "f", cell.value
-            assert not str(cell.value or "").lstrip().startswith(TRIGGERS)
+            # Safe by the cell's type: text or a date, never a formula.
+            assert cell.data_type in ("s", "d", "n"), (cell.data_type, cell.value)
+            if isinstance(cell.value, str):
+                assert cell.number_format == "@"
     assert sheet.max_row == len(HOSTILE) + 1
+
+
+def test_xlsx_looks_clean_to_staff(content: Content) -> None:
+    """Issue 17: phone numbers as text without a visible apostrophe, dates as real dates in
+    Dutch time, statuses in Dutch, empty cells empty."""
+    headers, rows = table(content, leads(), {})
+    sheet = load_workbook(io.BytesIO(export_xlsx(headers, rows)))["Aanvragen"]
+    first = {h: c for h, c in zip(headers, sheet[2], strict=True)}
+    assert first["Telefoon"].value == "+31612345678" and first["Telefoon"].data_type == "s"
+    assert first["Naam"].value == "=1+1" and first["Naam"].data_type == "s"
+    # 12:00 UTC on 29 November is 13:00 in Amsterdam (winter time), stored as a date cell.
+    assert first["Datum"].value == dt.datetime(2026, 11, 29, 13, 0)
+    assert first["Datum"].is_date and first["Datum"].number_format == "DD-MM-YYYY HH:MM"
+    assert first["Status"].value == "nieuw"
+    assert first["Vraag"].value is None and first["Opgepakt door"].value is None
+    parsed = list(
+        csv.reader(io.StringIO(export_csv(headers, rows).decode("utf-8-sig")), delimiter=";")
+    )
+    row = dict(zip(parsed[0], parsed[1], strict=True))
+    assert row["Datum"] == "29-11-2026 13:00" and row["Status"] == "nieuw" and row["Vraag"] == ""
 
 
 def test_export_command_writes_an_audited_file(tmp_path: Path) -> None:
@@ -139,5 +161,25 @@ def test_export_command_writes_an_audited_file(tmp_path: Path) -> None:
     assert "Exported 1 lead(s)" in proc.stdout and "eva@" not in proc.stdout
     rows = list(csv.reader(io.StringIO(out.read_text("utf-8-sig")), delimiter=";"))
     assert rows[1][rows[0].index("Bedrijf")] == "'=HYPERLINK(1) BV"
-    bad = mkbroute(tmp_path, "export", "--out", str(out), "--since", "gisteren")
+    bad = mkbroute(tmp_path, "export", "--out", str(out), "--since", "volgende dinsdag")
     assert bad.returncode != 0 and "not a date" in bad.stderr
+    bad = mkbroute(tmp_path, "export", "--out", str(out), "--since", "31-02-2026")
+    assert bad.returncode != 0 and "not a real date" in bad.stderr
+    # 01-01-2099 was silently "everything" before: now it is a date in the future, and empty.
+    later = mkbroute(
+        tmp_path, "export", "--format", "csv", "--out", str(out), "--since", "01-01-2099"
+    )
+    assert later.returncode == 0 and "Exported 0 lead(s)" in later.stdout
+    today = mkbroute(
+        tmp_path,
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        "--since",
+        "vandaag",
+        "--until",
+        "vandaag",
+    )
+    assert today.returncode == 0 and "Exported 1 lead(s)" in today.stdout

@@ -574,6 +574,20 @@ async def test_staff_commands_answer_only_staff(staff_bot: Bot) -> None:
     await bot.say("/export csv", user=ADMIN)
     name, data = bot.state.documents[-1]
     assert name.endswith(".csv") and b"Anna Bakker" in data
+    # Periods as Dutch staff type them; a wrong one is refused with an example, not ignored.
+    files = len(bot.state.documents)
+    await bot.say("/export csv 31-02-2026", user=ADMIN)
+    assert "bestaat niet" in bot.last(ADMIN) and len(bot.state.documents) == files
+    await bot.say("/export csv 01-01-2099", user=ADMIN)
+    assert b"Anna Bakker" not in bot.state.documents[-1][1]
+    await bot.say("/export xlsx vandaag", user=ADMIN)
+    name, data = bot.state.documents[-1]
+    assert name.endswith(".xlsx") and b"Anna Bakker" not in data  # shared strings are zipped
+    await bot.say("/stats deze week", user=ADMIN)
+    table = bot.texts(ADMIN)[-1]
+    assert table.startswith("Periode: ") and "t/m" in table and "<pre>" in table
+    await bot.say("/stats volgend jaar", user=ADMIN)
+    assert "01-09-2026" in bot.last(ADMIN)
     runtime = bot.running.conversation
     assert runtime is not None
     async with runtime.sessionmaker() as db:
@@ -637,3 +651,43 @@ async def test_my_data_arrives_as_a_message_and_a_json_file(bot: Bot) -> None:
     assert "Dit is alles wat ik over je bewaar" in bot.last()
     name, data = bot.state.documents[-1]
     assert name == "mijngegevens.json" and b'"conversation"' in data
+
+
+async def test_anyone_can_find_their_numeric_ids(bot: Bot) -> None:
+    """Issue 17: the set-up needs numeric ids (staff, contact chats) that nobody could find."""
+    await bot.say("/id")
+    assert bot.saw("your_id") and f"{USER}" in bot.last()
+    await bot.say("/mijnid", user=OTHER, lang="en")
+    assert bot.saw("your_id", OTHER, lang="en") and f"{OTHER}" in bot.last(OTHER)
+    # In a team group: the group's chat id, which a contacts file can name.
+    await bot.say("/id@mkbroute_test_bot", user=USER, chat_id=-100555, chat_type="supergroup")
+    group = [s.text for s in bot.state.sent if s.chat_id == -100555]
+    assert group and "-100555" in group[-1] and f"{USER}" in group[-1]
+
+
+async def test_contact_persons_see_only_their_own_pilots_leads(claims_bot: Bot) -> None:
+    """Issue 17: a pilot's contact person may list, open and export the leads of that pilot,
+    and nothing of another pilot's; the statistics and reload stay with programme staff."""
+    bot = claims_bot
+    ref = await lead_via_telegram(bot, USER)  # routed to avans-bouwtalent
+    await bot.say("/leads", user=9001)
+    assert ref in bot.last(9001)
+    await bot.say(f"/lead {ref}", user=9001)
+    assert "Anna Bakker" in bot.last(9001)
+    await bot.say("/export csv", user=9001)
+    name, data = bot.state.documents[-1]
+    assert name.endswith(".csv") and b"Anna Bakker" in data
+    # The programme team's contact is a contact of another pilot here: nothing of Avans, and
+    # the same answer as for a reference that does not exist.
+    await bot.say("/leads", user=9100)
+    assert ref not in bot.last(9100)
+    await bot.say(f"/lead {ref}", user=9100)
+    assert bot.last(9100) == f"Geen aanvraag {ref}."
+    await bot.say("/export csv", user=9100)
+    assert b"Anna Bakker" not in bot.state.documents[-1][1]
+    # Programme-staff commands are unknown to contact persons, as to anyone else.
+    for command in ("/stats", "/onbeantwoord", "/herlaad"):
+        await bot.say(command, user=9001)
+        assert bot.saw("unknown_command", 9001)
+    await bot.say("/leads", user=OTHER)
+    assert bot.saw("unknown_command", OTHER)

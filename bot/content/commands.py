@@ -26,6 +26,7 @@ class Command:
     en: str | None = None  # the English name where it differs (English users' menu)
     aliases: tuple[str, ...] = ()  # other names people type
     staff: bool = False  # staff only: never in the menu, refused for everyone else
+    telegram: bool = False  # answered by the Telegram adapter itself, not in the menu
 
 
 # User commands in menu order, then the staff commands.
@@ -43,6 +44,7 @@ TABLE: tuple[Command, ...] = (
     Command("privacy"),
     Command("taal", "language"),
     Command("help"),
+    Command("id", None, ("mijnid", "myid"), telegram=True),
     Command("leads", staff=True),
     Command("lead", staff=True),
     Command("export", staff=True),
@@ -51,12 +53,12 @@ TABLE: tuple[Command, ...] = (
     Command("herlaad", "reload", staff=True),
 )
 
-COMMANDS: tuple[str, ...] = tuple(c.name for c in TABLE if not c.staff)
+COMMANDS: tuple[str, ...] = tuple(c.name for c in TABLE if not (c.staff or c.telegram))
 STAFF_COMMANDS: tuple[str, ...] = tuple(c.name for c in TABLE if c.staff)
-ENGLISH_COMMANDS: dict[str, str] = {c.name: c.en for c in TABLE if c.en and not c.staff}
+ENGLISH_COMMANDS: dict[str, str] = {c.name: c.en for c in TABLE if c.en and c.name in COMMANDS}
 # Every other name of a user command -> its Dutch name (/mydata works like /mijngegevens).
 ALIASES: dict[str, str] = {
-    other: c.name for c in TABLE if not c.staff for other in (c.en, *c.aliases) if other
+    other: c.name for c in TABLE if c.name in COMMANDS for other in (c.en, *c.aliases) if other
 }
 
 

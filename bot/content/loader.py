@@ -64,6 +64,8 @@ REQUIRED_KNOWLEDGE = frozenset(
 SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml", "outside.yaml"}
 PLACEHOLDERS = {
     "lead_ref",
+    "user_id",
+    "chat_id",
     "verdict",
     "sources",
     "field",

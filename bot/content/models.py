@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 LANGS: tuple[str, ...] = ("nl", "en")
+# The stored statuses (bot.store.models.LeadStatus / OutboxStatus; a test keeps them equal),
+# named here because content must not depend on the database layer.
+LEAD_STATUSES = ("new", "queued", "delivered", "claimed", "declined", "undeliverable", "erased")
+DELIVERY_STATUSES = ("pending", "sending", "sent", "dead")
 Verdict = Literal["geschikt", "mogelijk", "nog_niet"]
 InputKind = Literal["name", "email", "phone", "text"]
 Audience = Literal["algemeen", "student", "werkende", "werkgever", "hogeschool"]
@@ -324,8 +328,22 @@ class Messages(_Frozen):
     status_claimed: Text
     status_declined: Text
     status_undeliverable: Text
+    your_id: Text
     # Descriptions for the Telegram command menu (setMyCommands), one per command.
     commands: dict[str, Text]
+    # Lead and delivery statuses as staff read them in exports and overviews ("opgepakt").
+    staff_lead_status: dict[str, Text]
+    staff_delivery_status: dict[str, Text]
+
+    @field_validator("staff_lead_status")
+    @classmethod
+    def _all_lead_statuses(cls, value: dict[str, Text]) -> dict[str, Text]:
+        return _exactly(value, LEAD_STATUSES, "staff_lead_status")
+
+    @field_validator("staff_delivery_status")
+    @classmethod
+    def _all_delivery_statuses(cls, value: dict[str, Text]) -> dict[str, Text]:
+        return _exactly(value, DELIVERY_STATUSES, "staff_delivery_status")
 
     @field_validator("commands")
     @classmethod
@@ -340,6 +358,14 @@ class Messages(_Frozen):
     @classmethod
     def _version_text(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int | float | dt.date) else v
+
+
+def _exactly(value: dict[str, Text], keys: tuple[str, ...], name: str) -> dict[str, Text]:
+    missing = [k for k in keys if k not in value]
+    unknown = [k for k in value if k not in keys]
+    if missing or unknown:
+        raise ValueError(f"{name}: missing {missing}, unknown {unknown}")
+    return value
 
 
 class Programme(_Frozen):

@@ -41,9 +41,14 @@ async def lead_by_ref(db: AsyncSession, ref: str, *, for_update: bool = False) -
     return (await db.scalars(query)).first()
 
 
-async def latest_leads(db: AsyncSession, limit: int) -> list[LeadRow]:
-    """The newest leads first."""
-    return list((await db.scalars(select(LeadRow).order_by(LeadRow.id.desc()).limit(limit))).all())
+async def latest_leads(
+    db: AsyncSession, limit: int, pilots: frozenset[str] | None = None
+) -> list[LeadRow]:
+    """The newest leads first; only those of ``pilots`` when given."""
+    query = select(LeadRow).order_by(LeadRow.id.desc()).limit(limit)
+    if pilots is not None:
+        query = query.where(LeadRow.pilot.in_(pilots))
+    return list((await db.scalars(query)).all())
 
 
 async def deliveries_of(db: AsyncSession, lead_ids: Sequence[int]) -> dict[int, list[OutboxRow]]:

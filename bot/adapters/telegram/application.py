@@ -10,6 +10,7 @@ from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
     CallbackQueryHandler,
+    CommandHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -21,10 +22,10 @@ from bot.adapters.telegram.claims import on_card_button
 from bot.adapters.telegram.context import CONTEXT_TYPES, BotData, TelegramApp
 from bot.adapters.telegram.conversation import on_button, on_error, on_other, on_text
 from bot.adapters.telegram.flood import FloodGuard
-from bot.adapters.telegram.guards import flood_gate, on_group
+from bot.adapters.telegram.guards import flood_gate, on_group, on_id
 from bot.app import open_app
 from bot.content.bundle import Content
-from bot.content.commands import COMMANDS, ENGLISH_COMMANDS
+from bot.content.commands import COMMANDS, ENGLISH_COMMANDS, names_of
 from bot.engine import buttons as bid
 from bot.settings import Settings
 
@@ -41,11 +42,14 @@ CONCURRENT_UPDATES = 32
 FLOOD_GROUP = -1  # before every other handler
 
 
-def register(application: TelegramApp, admins: tuple[int, ...]) -> None:
+def register(application: TelegramApp, admins: tuple[int, ...], contacts: filters.User) -> None:
     """Every handler, in the order PTB tries them."""
     application.add_handler(TypeHandler(Update, flood_gate), group=FLOOD_GROUP)
-    # Staff commands first: otherwise the conversation would take them as unknown commands.
-    staff.register(application, admins)
+    # Staff commands and /id first: otherwise the conversation would take them as unknown.
+    staff.register(application, admins, contacts)
+    application.add_handler(
+        CommandHandler(names_of("id"), on_id, filters=filters.UpdateType.MESSAGE)
+    )
     private = filters.ChatType.PRIVATE
     message = filters.UpdateType.MESSAGE
     application.add_handler(MessageHandler(private & message & filters.TEXT, on_text))
@@ -93,6 +97,15 @@ def build_application(
             data.app = await stack.enter_async_context(
                 open_app(settings, content=content, bot=application.bot, poll_guard=polling)
             )
+            data.contacts.add_user_ids(
+                {
+                    person.telegram_chat_id
+                    for people in data.app.contacts.values()
+                    for person in people
+                    # A private chat's id is the person's user id; a group's is negative.
+                    if person.telegram_chat_id is not None and person.telegram_chat_id > 0
+                }
+            )
             await set_commands(application, content)
             data.stack = stack.pop_all()  # closed in post_shutdown
 
@@ -123,7 +136,7 @@ def build_application(
     application: TelegramApp = builder.build()  # type: ignore[assignment]
     data: BotData = application.bot_data
     data.flood = FloodGuard(settings.flood_burst, settings.flood_per_minute)
-    register(application, settings.admin_ids)
+    register(application, settings.admin_ids, data.contacts)
     return application
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, filters
 
 from bot.adapters.telegram.flood import FloodGuard
 from bot.adapters.telegram.sending import Sender
@@ -32,6 +32,8 @@ class BotData:
     # Update ids whose message could not be stored: the webhook answers 503 for them.
     unstored: set[int] = field(default_factory=set)
     group_noticed: dict[int, float] = field(default_factory=dict)
+    # Contact persons' Telegram ids, for their limited staff commands; filled in post_init.
+    contacts: filters.User = field(default_factory=lambda: filters.User(allow_empty=False))
 
 
 class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

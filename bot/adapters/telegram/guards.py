@@ -1,4 +1,4 @@
-"""Guards before the conversation: flood control for every private update, and groups.
+"""Guards before the conversation: flood control for every private update, groups, and /id.
 
 Flood control runs once, in handler group -1, before any other handler: an update over the
 user's rate stops there (``ApplicationHandlerStop``), as python-telegram-bot's rules-bot does.
@@ -14,8 +14,9 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.adapters.telegram.context import Context, lang_of
 from bot.adapters.telegram.sending import answer_quietly
+from bot.knowledge.text import fill
 
-__all__ = ["GROUP_NOTICE_EVERY", "flood_gate", "on_group"]
+__all__ = ["GROUP_NOTICE_EVERY", "flood_gate", "on_group", "on_id"]
 
 GROUP_NOTICE_EVERY = 3600.0  # seconds between "write me privately" notices in one group
 
@@ -54,4 +55,15 @@ async def on_group(update: Update, context: Context) -> None:
         return
     noticed[chat.id] = now
     text = context.app.content.messages.group_private.get(lang_of(update, context.app))
+    await context.bot_data.sender.say(context.bot, chat.id, text)
+
+
+async def on_id(update: Update, context: Context) -> None:
+    """/id, /mijnid: the user's and the chat's numeric ids, which the set-up needs (staff ids
+    in MKBROUTE_ADMIN_IDS, contact persons' chat ids); answered in groups too."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    template = context.app.content.messages.your_id.get(lang_of(update, context.app))
+    text = fill(template, user_id=str(user.id), chat_id=str(chat.id))
     await context.bot_data.sender.say(context.bot, chat.id, text)

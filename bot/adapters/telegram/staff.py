@@ -8,19 +8,22 @@ handler in a later group audits the attempt.
 
 from __future__ import annotations
 
-import datetime as dt
+import html
 import io
 import logging
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.ext import Application, CommandHandler, filters
 
 from bot.adapters.telegram.context import Context
+from bot.clock import local
 from bot.content.commands import STAFF_COMMANDS, names_of
 from bot.content.loader import ContentError
 from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
+from bot.staff.period import Period, PeriodError, parse_period
 from bot.staff.stats import funnel, lead_times, render_funnel, unanswered_clusters
 
 __all__ = ["ADMIN_COMMANDS", "AUDIT_GROUP", "register", "staff_handlers", "staff_only"]
@@ -28,25 +31,45 @@ __all__ = ["ADMIN_COMMANDS", "AUDIT_GROUP", "register", "staff_handlers", "staff
 log = logging.getLogger(__name__)
 
 AUDIT_GROUP = 1  # after the conversation (group 0) has answered a refused command
+# What contact persons may use too, limited to their own pilot's leads.
+CONTACT_COMMANDS = ("leads", "lead", "export")
 
 
-def staff_only(admins: tuple[int, ...]) -> filters.BaseFilter:
-    """A configured staff id, in a private chat, in a new message (not an edit)."""
-    return (
-        filters.User(user_id=admins, allow_empty=False)
-        & filters.ChatType.PRIVATE
-        & filters.UpdateType.MESSAGE
-    )
+def staff_only(users: filters.User) -> filters.BaseFilter:
+    """One of ``users``, in a private chat, in a new message (not an edit)."""
+    return users & filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
 
-def register(application: Application, admins: tuple[int, ...]) -> None:  # type: ignore[type-arg]
-    """Staff handlers first in group 0, so the conversation does not take them as unknown."""
-    allowed = staff_only(admins)
+def register(
+    application: Application,  # type: ignore[type-arg]
+    admins: tuple[int, ...],
+    contacts: filters.User,
+) -> None:
+    """Staff handlers first in group 0, so the conversation does not take them as unknown.
+
+    ``contacts`` holds the contact persons' Telegram ids; it is filled when the App opens.
+    """
+    staff = staff_only(filters.User(user_id=admins, allow_empty=False))
     for name, callback in _COMMANDS.items():
+        allowed = staff | staff_only(contacts) if name in CONTACT_COMMANDS else staff
         application.add_handler(CommandHandler(names_of(name), callback, filters=allowed))
-    every_name = [n for name in ADMIN_COMMANDS for n in names_of(name)]
-    application.add_handler(
-        CommandHandler(every_name, _denied, filters=~allowed), group=AUDIT_GROUP
+        application.add_handler(
+            CommandHandler(names_of(name), _denied, filters=~allowed), group=AUDIT_GROUP
+        )
+
+
+def pilots_of(update: Update, context: Context) -> frozenset[str] | None:
+    """Whose leads this user may see: None for programme staff (everything), else the pilots
+    they are a contact person of."""
+    user = update.effective_user
+    app = context.app
+    if user is not None and user.id in app.settings.admin_ids:
+        return None
+    return frozenset(
+        pilot
+        for pilot, people in app.contacts.items()
+        for person in people
+        if user is not None and person.telegram_chat_id == user.id
     )
 
 
@@ -75,13 +98,13 @@ async def _say(update: Update, context: Context, text: str) -> None:
         await context.bot_data.sender.say(context.bot, chat.id, text)
 
 
-def _since(args: list[str]) -> dt.datetime | None:
-    for arg in args:
-        try:
-            return dt.datetime.combine(dt.date.fromisoformat(arg), dt.time(), dt.UTC)
-        except ValueError:
-            continue
-    return None
+async def _period(update: Update, context: Context, words: list[str]) -> Period | None:
+    """The period typed after the command; a wrong one is answered with an example."""
+    try:
+        return parse_period(words, local(context.app.clock()).date())
+    except PeriodError as exc:
+        await _say(update, context, str(exc))
+        return None
 
 
 async def cmd_leads(update: Update, context: Context) -> None:
@@ -91,7 +114,9 @@ async def cmd_leads(update: Update, context: Context) -> None:
     n = int(args[0]) if args and args[0].isascii() and args[0].isdecimal() else 10
     app = context.app
     async with app.db() as db:
-        lines = await lead_lines(db, app.content, max(1, min(n, 100)))
+        lines = await lead_lines(
+            db, app.content, max(1, min(n, 100)), pilots=pilots_of(update, context)
+        )
     await _say(update, context, "\n".join(lines) or "Nog geen aanvragen.")
 
 
@@ -103,42 +128,54 @@ async def cmd_lead(update: Update, context: Context) -> None:
         return
     app = context.app
     async with app.db() as db:
-        detail = await lead_detail(db, app.content, args[0].strip())
+        detail = await lead_detail(
+            db, app.content, args[0].strip(), pilots=pilots_of(update, context)
+        )
     await _say(update, context, detail or f"Geen aanvraag {args[0][:20]}.")
 
 
 async def cmd_export(update: Update, context: Context) -> None:
-    """/export [csv|xlsx] [since]: the leads as a file, sent and not kept on disk."""
+    """/export [csv|xlsx] [periode]: the leads as a file, sent and not kept on disk."""
     args = [a.lower() for a in (context.args or [])]
     fmt = "csv" if "csv" in args else "xlsx"
     app = context.app
     chat = update.effective_chat
-    if chat is None:
+    period = await _period(update, context, [a for a in args if a not in ("csv", "xlsx")])
+    if chat is None or period is None:
         return
     async with app.db() as db, db.begin():
         data, _ = await export_leads(
             db,
             app.content,
             "csv" if fmt == "csv" else "xlsx",
-            since=_since(args),
+            period=period,
+            pilots=pilots_of(update, context),
             actor="telegram",
             now=app.clock(),
         )
-    name = f"aanvragen-{app.clock():%Y%m%d}.{fmt}"
+    name = f"aanvragen-{local(app.clock()):%Y%m%d}.{fmt}"
     await context.bot.send_document(chat.id, io.BytesIO(data), filename=name)
 
 
 async def cmd_stats(update: Update, context: Context) -> None:
-    """/stats [since]: the funnel per audience."""
-    since = _since(list(context.args or []))
-    async with context.app.db() as db:
-        steps = await funnel(db, since)
-        created = await lead_times(db, since)
-    await _say(update, context, render_funnel(steps))
+    """/stats [periode]: the funnel per audience, as a table that lines up, and a chart."""
+    period = await _period(update, context, list(context.args or []))
     chat = update.effective_chat
-    if chat is not None:
-        png = stats_png(steps, leads_per_week(created))
-        await context.bot.send_photo(chat.id, io.BytesIO(png))
+    if period is None or chat is None:
+        return
+    async with context.app.db() as db:
+        steps = await funnel(db, period)
+        created = await lead_times(db, period)
+    # Monospace, so the columns line up on a phone; the table holds only our own words and
+    # numbers, escaped all the same.
+    table = html.escape(render_funnel(steps))
+    await context.bot.send_message(
+        chat.id,
+        f"Periode: {html.escape(period.label())}\n<pre>{table}</pre>",
+        parse_mode=ParseMode.HTML,
+    )
+    png = stats_png(steps, leads_per_week(created))
+    await context.bot.send_photo(chat.id, io.BytesIO(png))
 
 
 async def cmd_onbeantwoord(update: Update, context: Context) -> None:
