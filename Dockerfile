@@ -1,5 +1,9 @@
 # The Mkb-route assistant: build a wheel (content baked in), run it as a non-root user.
-FROM python:3.11-slim AS build
+# Pin the base image by digest in production and bump it on purpose:
+#   docker build --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:<digest> .
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md hatch_build.py ./
 COPY bot ./bot
@@ -7,12 +11,17 @@ COPY flows ./flows
 COPY knowledge ./knowledge
 RUN pip install --no-cache-dir build==1.2.2 && python -m build --wheel --outdir /dist
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MKBROUTE_DATA_DIR=/data
+# The dependencies first, exactly as locked (hash-checked): this layer is rebuilt only when
+# requirements.lock changes, not after a one-line content edit.
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
+    && rm /tmp/requirements.lock
 COPY --from=build /dist /dist
-RUN pip install --no-cache-dir /dist/*.whl \
+RUN pip install --no-cache-dir --no-deps /dist/*.whl \
     && rm -rf /dist \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mkbroute \
     && mkdir -p /data \
@@ -20,7 +29,8 @@ RUN pip install --no-cache-dir /dist/*.whl \
 USER 10001
 WORKDIR /data
 VOLUME ["/data"]
-# The content must load and the database must be reachable; no network call to Telegram.
-HEALTHCHECK --interval=60s --timeout=20s --start-period=30s --retries=3 \
-    CMD ["mkbroute", "db", "current"]
+# Webhook mode: the bot's own /healthz (database storing, delivery). Polling mode: the
+# heartbeat the running bot writes every 30 s while it can store messages.
+HEALTHCHECK --interval=60s --timeout=15s --start-period=60s --retries=3 \
+    CMD ["mkbroute", "health"]
 CMD ["mkbroute", "run"]

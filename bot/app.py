@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,26 @@ from bot.store import repo
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.lock import advisory_guard
 
-__all__ = ["App", "StartupError", "load", "load_contacts", "open_app", "open_database"]
+__all__ = [
+    "HEARTBEAT_EVERY",
+    "App",
+    "StartupError",
+    "heartbeat_path",
+    "load",
+    "load_contacts",
+    "open_app",
+    "open_database",
+]
+
+HEARTBEAT_EVERY = 30.0  # seconds between two heartbeats of a running bot
+
+
+def heartbeat_path(settings: Settings) -> Path:
+    """The file a running bot touches while it is healthy (``mkbroute health`` reads it)."""
+    return settings.data_dir / "heartbeat"
+
+
+log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
@@ -141,6 +161,7 @@ async def open_app(
     own_bot: bool = False,
     background: bool = True,
     poll_guard: bool = False,
+    heartbeat: bool = False,
     clock: Callable[[], dt.datetime] = utcnow,
 ) -> AsyncIterator[App]:
     """Open the application; everything it started is stopped and closed on the way out.
@@ -148,7 +169,9 @@ async def open_app(
     ``bot`` sends lead cards (the polling or webhook bot); ``own_bot`` makes one from the
     token when contacts need it (the terminal chat, ``mkbroute dispatch``). ``background``
     starts the dispatcher and the daily purge. ``poll_guard`` takes PostgreSQL's polling lock:
-    only one process may poll a token's updates.
+    only one process may poll a token's updates. ``heartbeat`` touches
+    :func:`heartbeat_path` every 30 s while messages can be stored (the container
+    healthcheck of a polling bot).
     """
     content = content if content is not None else load(settings)
     contacts = load_contacts(settings, content)
@@ -173,4 +196,26 @@ async def open_app(
         if background:
             service.start()
             stack.push_async_callback(service.stop)
+        if heartbeat:
+            stack.push_async_callback(_stopped, asyncio.create_task(_beat(app)))
         yield app
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _beat(app: App) -> None:
+    """Touch the heartbeat file while the last messages could be stored; a failing database
+    (or a hung event loop) lets it go stale, and the healthcheck says so."""
+    path = heartbeat_path(app.settings)
+    while True:
+        if not app.conversation.writes.failures:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(app.clock().isoformat(), encoding="utf-8")
+            except OSError as exc:
+                log.warning("heartbeat not written (%s)", type(exc).__name__)
+        await asyncio.sleep(HEARTBEAT_EVERY)

@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,16 @@ from pydantic import ValidationError
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import App, StartupError, load, load_contacts, open_app, open_database
+from bot.app import (
+    HEARTBEAT_EVERY,
+    App,
+    StartupError,
+    heartbeat_path,
+    load,
+    load_contacts,
+    open_app,
+    open_database,
+)
 from bot.clock import local, utcnow
 from bot.content.bundle import Content
 from bot.content.loader import content_warnings
@@ -45,8 +56,11 @@ __all__ = ["main"]
 
 
 def _settings() -> Settings:
+    # A .env file in the working folder (or MKBROUTE_ENV_FILE; empty: none) configures the
+    # command like the environment does, so one file serves a server and docker compose.
+    env_file = os.environ.get("MKBROUTE_ENV_FILE", ".env") or None
     try:
-        return Settings()
+        return Settings(_env_file=env_file)
     except ValidationError as exc:
         lines = [
             f"  MKBROUTE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
@@ -58,7 +72,12 @@ def _secrets(settings: Settings) -> list[str]:
     """What the log redactor must never let through."""
     return [
         s.get_secret_value()
-        for s in (settings.telegram_token, settings.webhook_secret, settings.smtp_password)
+        for s in (
+            settings.telegram_token,
+            settings.webhook_secret,
+            settings.smtp_password,
+            settings.db_password,
+        )
         if s is not None
     ]
 
@@ -244,6 +263,36 @@ async def _erase(settings: Settings, ref: str) -> int:
     return 0
 
 
+def _health(settings: Settings) -> int:
+    """``mkbroute health``: the container healthcheck. A webhook bot answers its own /healthz;
+    a polling bot touches a heartbeat file every 30 s while it can store messages."""
+    if settings.webhook_url:
+        url = f"http://127.0.0.1:{settings.webhook_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                print(f"healthy: {url} answered {answer.status}")
+                return 0
+        except urllib.error.HTTPError as exc:
+            print(
+                f"unhealthy: {url} answered {exc.code}: {exc.read(300).decode(errors='replace')}"
+            )
+        except OSError as exc:
+            print(f"unhealthy: {url} not reachable ({type(exc).__name__})")
+        return 1
+    path = heartbeat_path(settings)
+    try:
+        beat = dt.datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        print(f"unhealthy: no heartbeat in {path} (is `mkbroute run` running?)")
+        return 1
+    age = (utcnow() - beat).total_seconds()
+    if age > 3 * HEARTBEAT_EVERY:
+        print(f"unhealthy: last heartbeat {age:.0f} s ago (database failing, or the bot hung)")
+        return 1
+    print(f"healthy: last heartbeat {age:.0f} s ago")
+    return 0
+
+
 _LABELS = {"ok": ("OK", ""), "warn": ("LET OP", "WARNING "), "error": ("FOUT", "ERROR ")}
 
 
@@ -398,6 +447,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "doctor", help="check settings, database, content and contacts (changes nothing)"
     )
+    sub.add_parser(
+        "health",
+        help="is the running bot healthy? (webhook: its /healthz; polling: its heartbeat)",
+    )
     ask = sub.add_parser("ask", help="ask the knowledge base a question")
     ask.add_argument("question", nargs="*", help="the question")
     ask.add_argument("--lang", choices=["nl", "en"], default=None)
@@ -491,6 +544,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _content_check(settings, args.dir)
     if args.command == "doctor":
         return _doctor(settings)
+    if args.command == "health":
+        return _health(settings)
     return 2
 
 

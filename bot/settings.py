@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.knowledge.matcher import Thresholds
@@ -22,10 +22,20 @@ _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncp
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MKBROUTE_", extra="ignore", frozen=True)
+    # The `mkbroute` command also reads a .env file (see bot.cli); the environment wins.
+    model_config = SettingsConfigDict(
+        env_prefix="MKBROUTE_", extra="ignore", frozen=True, env_file_encoding="utf-8"
+    )
 
     data_dir: Path = Path("data")
     database_url: str | None = None
+    # PostgreSQL in parts, as an alternative to database_url: a password with @, : or / needs
+    # no URL escaping here (compose passes POSTGRES_PASSWORD as MKBROUTE_DB_PASSWORD).
+    db_host: str | None = None
+    db_port: int = Field(default=5432, ge=1, le=65535)
+    db_name: str = Field(default="mkbroute", min_length=1, max_length=63)
+    db_user: str = Field(default="mkbroute", min_length=1, max_length=63)
+    db_password: SecretStr | None = None
     content_dir: Path | None = None
     default_language: Literal["nl", "en"] = "nl"
     kb_answer_score: float = Field(default=_KB.answer, ge=0, le=300)
@@ -144,8 +154,21 @@ class Settings(BaseSettings):
             return None
         try:
             url = make_url(value.strip())
-        except ArgumentError:
-            raise ValueError("not a database URL (example: sqlite:///data/mkbroute.db)") from None
+        except (ArgumentError, ValueError):
+            # ValueError: a port that is not a number, e.g. the tail of a password after an
+            # unescaped ":"; its message would quote that tail.
+            raise ValueError(
+                "not a database URL (example: sqlite:///data/mkbroute.db); a password with @, : "
+                "or / needs URL escaping (%40, %3A, %2F), or set MKBROUTE_DB_HOST, "
+                "MKBROUTE_DB_USER and MKBROUTE_DB_PASSWORD instead"
+            ) from None
+        if "@" in (url.host or "") or "/" in (url.password or ""):
+            # An unescaped @ or / in the password: the rest of the password would be read as
+            # the host (and shown in messages). Never echo any of it.
+            raise ValueError(
+                "the password holds @, : or / without URL escaping (%40, %3A, %2F); "
+                "or set MKBROUTE_DB_HOST, MKBROUTE_DB_USER and MKBROUTE_DB_PASSWORD instead"
+            )
         backend = url.get_backend_name()
         if backend not in _ASYNC_DRIVERS:
             raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
@@ -201,4 +224,13 @@ class Settings(BaseSettings):
         """The configured database, or a SQLite file in the data folder."""
         if self.database_url:
             return self.database_url
+        if self.db_host:
+            return URL.create(
+                "postgresql+asyncpg",
+                username=self.db_user,
+                password=self.db_password.get_secret_value() if self.db_password else None,
+                host=self.db_host,
+                port=self.db_port,
+                database=self.db_name,
+            ).render_as_string(hide_password=False)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'mkbroute.db').resolve()}"

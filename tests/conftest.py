@@ -46,7 +46,8 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment for running ``mkbroute`` in a subprocess: nothing of the developer's own
     MKBROUTE_ settings, a data folder of the test's own, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MKBROUTE_")}
-    env.update(MKBROUTE_DATA_DIR=str(data_dir), **extra)
+    # Nor a .env file the developer keeps in the checkout.
+    env.update({"MKBROUTE_DATA_DIR": str(data_dir), "MKBROUTE_ENV_FILE": "", **extra})
     return env
 
 

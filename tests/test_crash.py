@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import time
 from pathlib import Path
 
 from bot.content.bundle import Content
 from tests.support.botapi import FakeBotAPI
+from tests.support.sqlite import sqlite_file
 from tests.test_postgres import employer_script, person, phone, reference_replies
 from tests.test_telegram_e2e import read_log, say, start_bot, stop_bot
 
@@ -37,7 +37,7 @@ def _questions(content: Content, folder: Path) -> tuple[list[str], list[int]]:
 
 def lead_of(data: Path, user: int) -> str | None:
     """The reference of the user's lead, read from the database while the bot runs."""
-    with sqlite3.connect(data / "mkbroute.db") as db:
+    with sqlite_file(data / "mkbroute.db") as db:
         row = db.execute("SELECT ref FROM leads WHERE user_key = ?", (f"tg:{user}",)).fetchone()
     return str(row[0]) if row else None
 
@@ -150,7 +150,7 @@ def test_sigkill_at_random_moments_loses_nothing(
         code, log = stop_bot(proc)
     assert code == 0, log[-3000:]
     print("update in flight at SIGKILL:", {o: outcomes.count(o) for o in set(outcomes)})
-    with sqlite3.connect(tmp_path / "mkbroute.db") as db:
+    with sqlite_file(tmp_path / "mkbroute.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         leads = db.execute("SELECT user_key, name, company, phone FROM leads").fetchall()
     assert len(leads) == len(completed)

@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.store.db import alembic_config, create_engine, upgrade_schema
 from tests.conftest import ROOT, mkbroute
 from tests.support.botapi import TOKEN
+from tests.support.sqlite import sqlite_file
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 HEALTHY = {
@@ -129,7 +130,7 @@ def test_an_old_schema_is_a_warning_to_upgrade(tmp_path: Path) -> None:
         f"voer `mkbroute db upgrade` uit / WARNING reachable, schema at revision 0004, "
         f"the newest is {HEAD}; run `mkbroute db upgrade`"
     )
-    with sqlite3.connect(path) as db:  # the doctor did not migrate it
+    with sqlite_file(path) as db:  # the doctor did not migrate it
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
 
 
@@ -218,7 +219,7 @@ async def test_a_schema_newer_than_the_code_is_an_error(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'mkbroute.db'}")
     await upgrade_schema(engine)
     await engine.dispose()
-    with sqlite3.connect(tmp_path / "mkbroute.db") as db:
+    with sqlite_file(tmp_path / "mkbroute.db") as db:
         db.execute("UPDATE alembic_version SET version_num = '9999'")
     check = await check_database(Settings(data_dir=tmp_path))
     assert check.status == "error" and "9999" in check.en and "newer version" in check.en

@@ -17,6 +17,7 @@ from bot.runtime import Result, Runtime
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from bot.store.models import ConsentRow, EventRow, LeadRow, SessionRow, UnansweredRow
 from tests.conftest import NOW
+from tests.support.sqlite import sqlite_file
 
 STUDENT = [
     ("button", "menu:student"),
@@ -254,7 +255,7 @@ async def test_a_long_lock_gives_one_friendly_retry_and_loses_nothing(
     await send(rt, "l", "button", "confirm")
     assert await count(rt, LeadRow) == 1
     await engine.dispose()
-    with sqlite3.connect(sqlite_url.split("///", 1)[1]) as db:
+    with sqlite_file(sqlite_url.split("///", 1)[1]) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 

@@ -21,6 +21,7 @@ import pytest
 from bot.content.bundle import Content
 from tests.conftest import cli_env, mkbroute
 from tests.support.botapi import TOKEN, FakeBotAPI, Fault, Sent
+from tests.support.sqlite import sqlite_file
 
 USER = 31337
 
@@ -154,6 +155,9 @@ def test_polling_end_to_end_to_a_lead(api: FakeBotAPI, tmp_path: Path) -> None:
         done = press(api, USER, "confirm", "referentie")
         assert "L-20" in done.text
         assert api.state.answered_callbacks, "answerCallbackQuery never called"
+        # The container healthcheck of a polling bot: its heartbeat is fresh.
+        health = mkbroute(tmp_path, "health")
+        assert health.returncode == 0 and "healthy" in health.stdout, health.stdout
     finally:
         code, log = stop_bot(proc)
     assert code == 0, log[-3000:]
@@ -338,11 +342,20 @@ def test_t32_an_update_that_cannot_be_stored_is_refused_so_telegram_sends_it_aga
         first = {**api.state.message_update(USER, "/start"), "update_id": 601}
         assert post(url, json.dumps(first).encode(), good) == 200
         wait_text(api, USER, "digitale assistent")
+        webhook = {
+            "MKBROUTE_WEBHOOK_URL": url,
+            "MKBROUTE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "MKBROUTE_WEBHOOK_PORT": str(port),
+        }
+        assert mkbroute(tmp_path, "health", **webhook).returncode == 0
         holder = sqlite3.connect(tmp_path / "mkbroute.db", timeout=1)
         holder.execute("BEGIN EXCLUSIVE")
         try:
             second = {**api.state.message_update(USER, "/help"), "update_id": 602}
             assert post(url, json.dumps(second).encode(), good) == 503
+            # The container healthcheck of a webhook bot asks its /healthz: unhealthy now.
+            sick = mkbroute(tmp_path, "health", **webhook)
+            assert sick.returncode == 1 and "503" in sick.stdout
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(health, timeout=10)
             assert refused.value.code == 503
@@ -557,9 +570,8 @@ def test_sigterm_with_updates_in_flight_loses_and_repeats_nothing(
 
 
 def processed_ids(data: Path) -> set[int]:
-    import sqlite3
 
-    with sqlite3.connect(data / "mkbroute.db") as db:
+    with sqlite_file(data / "mkbroute.db") as db:
         rows = db.execute("SELECT inbound_id FROM processed_inbound WHERE channel='telegram'")
         return {int(r[0]) for r in rows}
 
@@ -618,9 +630,8 @@ def test_many_users_at_once_get_their_own_leads_within_telegrams_limits(
         code, log = stop_bot(proc)
     elapsed = time.monotonic() - started
     assert code == 0, log[-3000:]
-    import sqlite3
 
-    with sqlite3.connect(tmp_path / "mkbroute.db") as db:
+    with sqlite_file(tmp_path / "mkbroute.db") as db:
         leads = db.execute("SELECT user_key, name, company, phone FROM leads").fetchall()
     assert len(leads) == count
     for user_key, name, company, stored_phone in leads:

@@ -95,7 +95,13 @@ def build_application(
         data = application.bot_data
         async with contextlib.AsyncExitStack() as stack:
             data.app = await stack.enter_async_context(
-                open_app(settings, content=content, bot=application.bot, poll_guard=polling)
+                open_app(
+                    settings,
+                    content=content,
+                    bot=application.bot,
+                    poll_guard=polling,
+                    heartbeat=True,
+                )
             )
             data.contacts.add_user_ids(
                 {
