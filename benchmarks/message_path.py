@@ -951,7 +951,7 @@ imported = time.perf_counter()
 from bot.content.loader import load_content
 load_content(Path(sys.argv[1]))
 loaded = time.perf_counter()
-heavy = [m for m in ("matplotlib", "openpyxl", "rank_bm25", "sklearn") if m in sys.modules]
+heavy = [m for m in ("PIL", "openpyxl", "rank_bm25", "sklearn") if m in sys.modules]
 print(json.dumps({"import": imported - start, "load": loaded - imported, "heavy": heavy}),
       flush=True)
 """

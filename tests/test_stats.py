@@ -88,3 +88,33 @@ def test_leads_per_week_fills_empty_weeks() -> None:
     weeks = leads_per_week([monday, monday + dt.timedelta(days=1), monday + dt.timedelta(days=15)])
     assert weeks == [("2026-w45", 2), ("2026-w46", 0), ("2026-w47", 1)]
     assert leads_per_week([]) == []
+
+
+def test_the_chart_shows_the_funnel_and_the_weeks() -> None:
+    """The /stats picture without matplotlib: one blue bar per main step, longest first, and
+    an orange bar for a week with leads; a lead late on Sunday in UTC counts for Monday's
+    week in the Netherlands."""
+    import datetime as dt
+    import io
+
+    from PIL import Image
+
+    from bot.staff.chart import leads_per_week, stats_png
+    from bot.staff.stats import FunnelStep
+
+    sunday_night = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)  # Monday 00:30 in NL
+    assert leads_per_week([sunday_night]) == [("2026-w49", 1)]
+    steps = [FunnelStep("session_started", 100, {}), FunnelStep("lead_confirmed", 25, {})]
+    picture = Image.open(io.BytesIO(stats_png(steps, [("2026-w48", 0), ("2026-w49", 4)])))
+    assert picture.format == "PNG" and picture.size == (800, 720)
+    rgb = picture.convert("RGB")
+    blue = [x for x in range(800) if rgb.getpixel((x, 60)) == (0x2A, 0x7A, 0xB0)]
+    second = [x for x in range(800) if rgb.getpixel((x, 94)) == (0x2A, 0x7A, 0xB0)]
+    assert len(blue) > 3 * len(second) > 0  # 100 against 25
+    orange = [
+        y
+        for y in range(300, 720)
+        for x in range(420, 700)
+        if rgb.getpixel((x, y)) == (0xE0, 0x7B, 0x24)
+    ]
+    assert orange

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 from collections import Counter
 from collections.abc import Sequence
 
+from bot.clock import local
 from bot.staff.stats import FunnelStep
 
 __all__ = ["leads_per_week", "stats_png"]
@@ -24,13 +26,14 @@ LABELS = {
 
 
 def leads_per_week(created: Sequence[dt.datetime]) -> list[tuple[str, int]]:
-    """ISO weeks from the first to the last lead, including weeks without any."""
+    """ISO weeks (of Dutch dates) from the first to the last lead, including empty weeks."""
     if not created:
         return []
-    counts = Counter(d.isocalendar()[:2] for d in created)
-    start = min(created).date()
+    days = [local(d).date() for d in created]
+    counts = Counter(d.isocalendar()[:2] for d in days)
+    start = min(days)
     start -= dt.timedelta(days=start.weekday())
-    end = max(created).date()
+    end = max(days)
     out = []
     day = start
     while day <= end:
@@ -40,31 +43,54 @@ def leads_per_week(created: Sequence[dt.datetime]) -> list[tuple[str, int]]:
     return out
 
 
+WIDTH, HEIGHT = 800, 720
+BLUE, ORANGE, INK, GREY = "#2a7ab0", "#e07b24", "#222222", "#888888"
+
+
 def stats_png(steps: Sequence[FunnelStep], weekly: Sequence[tuple[str, int]]) -> bytes:
-    """Render both charts into one PNG (matplotlib, no display needed)."""
-    import matplotlib
+    """Both charts in one PNG, numbers on the bars (Pillow: no plotting stack needed)."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=15)
+    title = ImageFont.load_default(size=18)
 
+    # The funnel: one horizontal bar per main step, its number behind it.
     main = [s for s in steps if not s.name.startswith(" ")]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), dpi=100)
-    names = [LABELS.get(s.name, s.name) for s in main][::-1]
-    values = [s.total for s in main][::-1]
-    bars = top.barh(names, values, color="#2a7ab0")
-    top.bar_label(bars, padding=3)
-    top.set_title("Trechter")
-    top.set_xlabel("aantal")
+    draw.text((20, 12), "Trechter", fill=INK, font=title)
+    left, right, top, row = 190, WIDTH - 70, 48, 34
+    most = max([s.total for s in main] + [1])
+    for i, step in enumerate(main):
+        y = top + i * row
+        draw.text((20, y + 6), LABELS.get(step.name, step.name), fill=INK, font=font)
+        length = round((right - left) * step.total / most)
+        draw.rectangle((left, y, left + max(length, 1), y + row - 8), fill=BLUE)
+        draw.text((left + length + 6, y + 6), str(step.total), fill=INK, font=font)
+
+    # Leads per week: vertical bars, the count above each, week labels below (thinned out).
+    base = top + len(main) * row + 40
+    draw.text((20, base), "Bevestigde aanvragen per week", fill=INK, font=title)
+    floor, ceiling = HEIGHT - 70, base + 50
+    draw.line((40, floor, WIDTH - 20, floor), fill=GREY)
     if weekly:
-        labels, counts = zip(*weekly, strict=True)
-        bottom.bar(labels, counts, color="#e07b24")
-        bottom.tick_params(axis="x", labelrotation=45)
-    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
-    bottom.set_title("Bevestigde aanvragen per week")
-    bottom.set_ylabel("aanvragen")
-    fig.tight_layout()
+        highest = max([n for _, n in weekly] + [1])
+        draw.text((4, ceiling - 8), str(highest), fill=GREY, font=font)  # the scale's top
+        slot = (WIDTH - 80) / len(weekly)
+        # Show "w49" under the bars (the year once, at the left), as many as fit side by side.
+        widest = max(draw.textlength(label.split("-")[-1], font=font) for label, _ in weekly)
+        every = max(1, math.ceil((widest + 8) / slot))
+        draw.text((40, floor + 30), weekly[0][0].split("-")[0], fill=GREY, font=font)
+        for i, (label, count) in enumerate(weekly):
+            x = 50 + i * slot
+            height = round((floor - ceiling) * count / highest)
+            draw.rectangle((x, floor - height, x + max(slot * 0.7, 2), floor), fill=ORANGE)
+            if count and slot >= 18:
+                draw.text((x, floor - height - 18), str(count), fill=INK, font=font)
+            if i % every == 0:
+                draw.text((x, floor + 8), label.split("-")[-1], fill=INK, font=font)
+    else:
+        draw.text((50, floor - 30), "nog geen aanvragen", fill=GREY, font=font)
     out = io.BytesIO()
-    fig.savefig(out, format="png")
-    plt.close(fig)
+    image.save(out, format="PNG", optimize=True)
     return out.getvalue()
