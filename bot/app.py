@@ -25,7 +25,7 @@ from bot.content.bundle import Content
 from bot.content.holder import ContentHolder
 from bot.content.loader import ContentError, load_content
 from bot.handoff.contacts import Contact, ContactsError
-from bot.handoff.service import DispatchService, contacts_for
+from bot.handoff.service import BackgroundWork, contacts_for
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import repo
@@ -95,7 +95,7 @@ class App:
     contacts: Mapping[str, tuple[Contact, ...]]
     clock: Callable[[], dt.datetime]
     conversation: Runtime
-    background: DispatchService
+    background: BackgroundWork
 
     @property
     def content(self) -> Content:
@@ -191,7 +191,7 @@ async def open_app(
             org=(settings.org_name, settings.org_contact),
             retention=(settings.retention_sessions_days, settings.retention_leads_days),
         )
-        service = DispatchService(settings, contents, db, contacts, bot)
+        service = BackgroundWork(settings, contents, db, contacts, bot)
         app = App(settings, engine, db, contents, contacts, clock, conversation, service)
         if background:
             service.start()

@@ -19,7 +19,7 @@ from bot.handoff.dispatcher import Dispatcher
 from bot.privacy import purge_now
 from bot.settings import Settings
 
-__all__ = ["DispatchService", "channels_for", "contacts_for"]
+__all__ = ["BackgroundWork", "channels_for", "contacts_for"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def channels_for(settings: Settings, bot: Bot | None) -> dict[str, Channel]:
     return channels
 
 
-class DispatchService:
+class BackgroundWork:
     """Background work of a running process: the dispatcher, and the daily retention purge."""
 
     def __init__(
