@@ -121,15 +121,22 @@ def test_xlsx_looks_clean_to_staff(content: Content) -> None:
     assert first["Telefoon"].value == "+31612345678" and first["Telefoon"].data_type == "s"
     assert first["Naam"].value == "=1+1" and first["Naam"].data_type == "s"
     # 12:00 UTC on 29 November is 13:00 in Amsterdam (winter time), stored as a date cell.
-    assert first["Datum"].value == dt.datetime(2026, 11, 29, 13, 0)
-    assert first["Datum"].is_date and first["Datum"].number_format == "DD-MM-YYYY HH:MM"
+    assert first["Datum (NL-tijd)"].value == dt.datetime(2026, 11, 29, 13, 0)
+    assert (
+        first["Datum (NL-tijd)"].is_date
+        and first["Datum (NL-tijd)"].number_format == "DD-MM-YYYY HH:MM"
+    )
     assert first["Status"].value == "nieuw"
     assert first["Vraag"].value is None and first["Opgepakt door"].value is None
     parsed = list(
         csv.reader(io.StringIO(export_csv(headers, rows).decode("utf-8-sig")), delimiter=";")
     )
     row = dict(zip(parsed[0], parsed[1], strict=True))
-    assert row["Datum"] == "29-11-2026 13:00" and row["Status"] == "nieuw" and row["Vraag"] == ""
+    assert (
+        row["Datum (NL-tijd)"] == "29-11-2026 13:00"
+        and row["Status"] == "nieuw"
+        and row["Vraag"] == ""
+    )
 
 
 def test_export_command_writes_an_audited_file(tmp_path: Path) -> None:

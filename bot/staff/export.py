@@ -84,7 +84,7 @@ def table(
                 questions.setdefault(step.id, (step.label or step.ask).nl)
     headers = [
         "Referentie",
-        "Datum",
+        "Datum (NL-tijd)",
         "Doelgroep",
         "Inschatting",
         "Redenen",
@@ -97,7 +97,7 @@ def table(
         "Telefoon",
         "Vraag",
         "Minderjarig",
-        "Toestemming op",
+        "Toestemming op (NL-tijd)",
         "Privacyversie",
         "Status",
         "Bezorging",
