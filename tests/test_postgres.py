@@ -356,3 +356,90 @@ async def _stored(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
         processed = await conn.scalar(select(func.count()).select_from(ProcessedInbound))
     await engine.dispose()
     return leads, outbox, int(events or 0), int(processed or 0)
+
+
+def test_the_deploy_guide_from_an_empty_folder_to_a_webhook_bot_with_email(
+    api: FakeBotAPI, tmp_path: Path, pg_cluster: PgCluster, mailbox: tuple[Mailbox, int]
+) -> None:
+    """Issue 17: docs/deploy.md walked as an operator would: .env from .env.example, the
+    database in parts, `mkbroute db upgrade`, `doctor`, `webhook`, `health`, a lead from a
+    user to a contact person's mailbox, `db current` and `leads`, then a clean stop."""
+    from tests.conftest import ROOT, mkbroute
+    from tests.support.botapi import TOKEN
+    from tests.test_telegram_e2e import WEBHOOK_SECRET
+
+    box, smtp_port = mailbox
+    database = new_pg_database(pg_cluster).rsplit("/", 1)[1]
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text(
+        "contacts:\n  programmateam:\n    - name: Team\n      email: team@example.org\n"
+        "  avans-bouwtalent:\n    - name: Anouk\n      email: anouk@example.org\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    filled = {
+        "MKBROUTE_TELEGRAM_TOKEN": TOKEN,
+        "MKBROUTE_TELEGRAM_API_URL": api.url,
+        "MKBROUTE_TELEGRAM_FILE_URL": api.file_url,
+        "MKBROUTE_WEBHOOK_URL": "https://bot.example.org/telegram",  # behind the proxy
+        "MKBROUTE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "MKBROUTE_WEBHOOK_LISTEN": "127.0.0.1",
+        "MKBROUTE_WEBHOOK_PORT": str(port),
+        "MKBROUTE_DB_HOST": "127.0.0.1",
+        "MKBROUTE_DB_PORT": str(pg_cluster.port),
+        "MKBROUTE_DB_NAME": database,
+        "MKBROUTE_DB_USER": "postgres",
+        "MKBROUTE_DB_PASSWORD": "p@ss:w/rd",  # the test cluster trusts local connections
+        "MKBROUTE_CONTACTS_FILE": str(contacts),
+        "MKBROUTE_SMTP_HOST": "127.0.0.1",
+        "MKBROUTE_SMTP_PORT": str(smtp_port),
+        "MKBROUTE_SMTP_SECURITY": "none",
+        "MKBROUTE_SMTP_FROM": "bot@example.org",
+        "MKBROUTE_ADMIN_IDS": "4242",
+        "MKBROUTE_DISPATCH_INTERVAL": "0.2",
+    }
+    # cp .env.example .env, then fill in: the documented lines, uncommented where set.
+    lines = []
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        name = line.lstrip("# ").split("=", 1)[0]
+        lines.append(f"{name}={filled[name]}" if name in filled else line)
+    env_file = tmp_path / ".env"
+    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    use = {"MKBROUTE_ENV_FILE": str(env_file)}
+
+    upgraded = mkbroute(tmp_path, "db", "upgrade", **use)
+    assert upgraded.returncode == 0, upgraded.stderr
+    doctor = mkbroute(tmp_path, "doctor", **use)
+    assert doctor.returncode == 0, doctor.stdout
+    assert "p@ss" not in doctor.stdout and "postgres:***@127.0.0.1" in doctor.stdout
+    worker = start_bot(api, tmp_path, "webhook", **use)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", worker)
+        assert mkbroute(tmp_path, "health", **use).returncode == 0
+        headers = {
+            "Content-Type": "application/json",
+            "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET,
+        }
+        for kind, value in employer_script(7):
+            update = (
+                api.state.message_update(7007, value)
+                if kind == "text"
+                else api.state.callback_update(7007, 1, value)
+            )
+            update["update_id"] = api.state.next_update_id()
+            assert (
+                post(f"http://127.0.0.1:{port}/telegram", json.dumps(update).encode(), headers)
+                == 200
+            )
+        deadline = time.monotonic() + 30
+        while not box.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [m["To"] for m in box.messages] == ["anouk@example.org"]
+        ref = re.search(r"L-\d{4}-\d{6}", str(box.messages[0]["Subject"]))
+        assert ref is not None
+        assert mkbroute(tmp_path, "db", "current", **use).returncode == 0
+        listed = mkbroute(tmp_path, "leads", **use)
+        assert ref.group(0) in listed.stdout and "bezorgd" in listed.stdout
+    finally:
+        code, log = stop_bot(worker)
+    assert code == 0, log[-3000:]
