@@ -35,6 +35,7 @@ from bot.content.bundle import Content
 from bot.content.loader import content_warnings
 from bot.content.models import LANGS
 from bot.engine.types import MAX_INBOUND
+from bot.handoff.access import access_for
 from bot.knowledge.text import fill
 from bot.logs import configure
 from bot.privacy import erase_user, purge_now
@@ -77,6 +78,7 @@ def _secrets(settings: Settings) -> list[str]:
             settings.webhook_secret,
             settings.smtp_password,
             settings.db_password,
+            settings.dashboard_secret,
         )
         if s is not None
     ]
@@ -260,6 +262,31 @@ async def _erase(settings: Settings, ref: str) -> int:
         f"Erased {ref}: {sum(erased.counts.values())} rows; it had been sent to {shared}"
         f"{in_flight}; whoever had it will be told."
     )
+    return 0
+
+
+async def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
+    """``mkbroute dashboard``: serve it; ``mkbroute dashboard link ID``: a login link."""
+    from bot.adapters.dashboard import new_login_link, serve
+
+    if settings.dashboard_secret is None:
+        raise SystemExit(
+            "MKBROUTE_DASHBOARD_SECRET is not set: 32 or more random characters sign the "
+            "dashboard's sessions (e.g. `openssl rand -hex 32`)."
+        )
+    async with open_app(settings, background=False) as app:
+        if args.action == "link":
+            if args.telegram_id is None:
+                raise SystemExit("mkbroute dashboard link: give the Telegram id, e.g. 123456789")
+            if access_for(args.telegram_id, settings.admin_ids, app.contacts) is None:
+                raise SystemExit(
+                    f"{args.telegram_id} is neither in MKBROUTE_ADMIN_IDS nor a contact person "
+                    "in the contacts file: the dashboard would show them nothing."
+                )
+            print(await new_login_link(app, args.telegram_id))
+            print("Valid once, for 10 minutes.")
+            return 0
+        await serve(app)
     return 0
 
 
@@ -447,6 +474,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "doctor", help="check settings, database, content and contacts (changes nothing)"
     )
+    dashboard = sub.add_parser(
+        "dashboard", help="serve the staff dashboard, or print a one-time login link"
+    )
+    dashboard.add_argument("action", nargs="?", choices=["serve", "link"], default="serve")
+    dashboard.add_argument(
+        "telegram_id", nargs="?", type=int, default=None, help="for `link`: whose link"
+    )
     sub.add_parser(
         "health",
         help="is the running bot healthy? (webhook: its /healthz; polling: its heartbeat)",
@@ -546,6 +580,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _doctor(settings)
     if args.command == "health":
         return _health(settings)
+    if args.command == "dashboard":
+        configure(settings.log_level, _secrets(settings), settings.log_format)
+        return asyncio.run(_dashboard(settings, args))
     return 2
 
 

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1"  # behind the TLS proxy; 0.0.0.0 only in a container
     webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # The staff dashboard (`mkbroute dashboard`): its public address (used in login links),
+    # where it listens, and the key that signs its session cookies (32+ characters).
+    dashboard_url: str | None = None
+    dashboard_listen: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8090, ge=1, le=65535)
+    dashboard_secret: SecretStr | None = None
     # Per-user flood control: a burst, then this many messages a minute.
     flood_burst: int = Field(default=8, ge=1, le=1000)
     flood_per_minute: int = Field(default=40, ge=1, le=6000)
@@ -139,7 +145,7 @@ class Settings(BaseSettings):
         """'info' and ' Info ' mean INFO."""
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("telegram_api_url", "telegram_file_url", "webhook_url")
+    @field_validator("telegram_api_url", "telegram_file_url", "webhook_url", "dashboard_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -175,6 +181,13 @@ class Settings(BaseSettings):
         if url.drivername != _ASYNC_DRIVERS[backend]:
             url = url.set(drivername=_ASYNC_DRIVERS[backend])
         return url.render_as_string(hide_password=False)
+
+    @field_validator("dashboard_secret")
+    @classmethod
+    def _dashboard_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
 
     @field_validator("smtp_from")
     @classmethod

@@ -691,3 +691,30 @@ async def test_contact_persons_see_only_their_own_pilots_leads(claims_bot: Bot) 
         assert bot.saw("unknown_command", 9001)
     await bot.say("/leads", user=OTHER)
     assert bot.saw("unknown_command", OTHER)
+
+
+async def test_staff_and_contacts_get_a_dashboard_link_without_a_preview(
+    content: Content, tmp_path: Path
+) -> None:
+    """Issue 18: /dashboard answers staff and contact persons with a one-time login link.
+    Telegram must not preview it (a preview fetch would reach the link); others get the
+    ordinary unknown-command answer."""
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text(CONTACTS_YAML, encoding="utf-8")
+    config = settings(
+        tmp_path,
+        flood_burst=1000,
+        admin_ids=(ADMIN,),
+        contacts_file=contacts,
+        dashboard_url="https://dashboard.example.org",
+    )
+    async for bot in _bot(content, config):
+        for user in (ADMIN, 9001):
+            await bot.say("/dashboard", user=user)
+            assert "https://dashboard.example.org/login?t=" in bot.last(user)
+            params = [p for m, p in bot.state.calls if m == "sendMessage"][-1]
+            assert params["link_preview_options"]["is_disabled"] is True
+        links = {bot.last(u).split("t=")[1].split()[0] for u in (ADMIN, 9001)}
+        assert len(links) == 2  # a link of one's own
+        await bot.say("/dashboard", user=USER)
+        assert bot.saw("unknown_command", USER)

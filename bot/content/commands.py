@@ -51,6 +51,7 @@ TABLE: tuple[Command, ...] = (
     Command("stats", staff=True),
     Command("onbeantwoord", "unanswered", staff=True),
     Command("herlaad", "reload", staff=True),
+    Command("dashboard", staff=True),
 )
 
 COMMANDS: tuple[str, ...] = tuple(c.name for c in TABLE if not (c.staff or c.telegram))

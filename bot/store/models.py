@@ -6,7 +6,17 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -15,6 +25,7 @@ __all__ = [
     "AuditRow",
     "Base",
     "ConsentRow",
+    "DashboardLinkRow",
     "EnumText",
     "EventRow",
     "LeadRow",
@@ -243,3 +254,15 @@ class UnansweredRow(Base):
     text: Mapped[str] = mapped_column(String(500))
     lang: Mapped[str] = mapped_column(String(5))
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class DashboardLinkRow(Base):
+    """A one-time login link for the staff dashboard: only its hash is stored."""
+
+    __tablename__ = "dashboard_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.models import AuditRow, LeadRow, LeadStatus, OutboxKind, OutboxRow, OutboxStatus
 
 __all__ = [
+    "LeadQuery",
     "add_audit",
     "card_received",
     "deliveries_of",
+    "find_leads",
     "latest_leads",
     "lead_by_ref",
     "outbox_backlog",
     "sent_cards",
     "set_claimed",
+    "status_counts",
 ]
 
 
@@ -124,3 +128,53 @@ async def outbox_backlog(
         )
     )
     return int(count or 0), oldest, int(blocked or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class LeadQuery:
+    """A filter over leads, as the dashboard offers it; empty fields do not filter."""
+
+    pilots: frozenset[str] | None = None  # who is looking: None = everything
+    status: str = ""
+    pilot: str = ""
+    flow: str = ""
+    search: str = ""  # reference, name, e-mail, phone or company (case-insensitive part)
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = [LeadRow.status != LeadStatus.ERASED]
+        if self.pilots is not None:
+            out.append(LeadRow.pilot.in_(self.pilots))
+        if self.status:
+            out.append(LeadRow.status == self.status)
+        if self.pilot:
+            out.append(LeadRow.pilot == self.pilot)
+        if self.flow:
+            out.append(LeadRow.flow == self.flow)
+        if self.search:
+            like = f"%{self.search.casefold()}%"
+            columns = (LeadRow.ref, LeadRow.name, LeadRow.email, LeadRow.phone, LeadRow.company)
+            out.append(or_(*(func.lower(c).like(like) for c in columns)))
+        return out
+
+
+async def find_leads(
+    db: AsyncSession, query: LeadQuery, offset: int, limit: int
+) -> tuple[list[LeadRow], int]:
+    """One page of the matching leads, newest first, and how many match in all."""
+    where = query.conditions()
+    total = await db.scalar(select(func.count(LeadRow.id)).where(*where))
+    rows = await db.scalars(
+        select(LeadRow).where(*where).order_by(LeadRow.id.desc()).offset(offset).limit(limit)
+    )
+    return list(rows), int(total or 0)
+
+
+async def status_counts(db: AsyncSession, pilots: frozenset[str] | None) -> dict[str, int]:
+    """How many leads per status (erased tombstones left out)."""
+    query = select(LeadRow.status, func.count(LeadRow.id)).where(
+        LeadRow.status != LeadStatus.ERASED
+    )
+    if pilots is not None:
+        query = query.where(LeadRow.pilot.in_(pilots))
+    rows = await db.execute(query.group_by(LeadRow.status))
+    return {str(status): int(n) for status, n in rows.all()}

@@ -12,14 +12,16 @@ import html
 import io
 import logging
 
-from telegram import Update
+from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, CommandHandler, filters
 
+from bot.adapters.dashboard import new_login_link
 from bot.adapters.telegram.context import Context
 from bot.clock import local
 from bot.content.commands import STAFF_COMMANDS, names_of
 from bot.content.loader import ContentError
+from bot.handoff.access import access_for
 from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_leads
 from bot.staff.leads import lead_detail, lead_lines
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 
 AUDIT_GROUP = 1  # after the conversation (group 0) has answered a refused command
 # What contact persons may use too, limited to their own pilot's leads.
-CONTACT_COMMANDS = ("leads", "lead", "export")
+CONTACT_COMMANDS = ("leads", "lead", "export", "dashboard")
 
 
 def staff_only(users: filters.User) -> filters.BaseFilter:
@@ -63,14 +65,8 @@ def pilots_of(update: Update, context: Context) -> frozenset[str] | None:
     they are a contact person of."""
     user = update.effective_user
     app = context.app
-    if user is not None and user.id in app.settings.admin_ids:
-        return None
-    return frozenset(
-        pilot
-        for pilot, people in app.contacts.items()
-        for person in people
-        if user is not None and person.telegram_chat_id == user.id
-    )
+    access = access_for(user.id, app.settings.admin_ids, app.contacts) if user else None
+    return access.pilots if access is not None else frozenset()
 
 
 def staff_handlers(application: Application) -> list[CommandHandler]:  # type: ignore[type-arg]
@@ -203,6 +199,30 @@ async def cmd_herlaad(update: Update, context: Context) -> None:
     )
 
 
+async def cmd_dashboard(update: Update, context: Context) -> None:
+    """/dashboard: a one-time login link for the staff dashboard (no link preview: a preview
+    fetch must not reach the link, and the link page asks for a click anyway)."""
+    app = context.app
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    if not app.settings.dashboard_url:
+        await _say(
+            update,
+            context,
+            "Het dashboard is nog niet ingesteld (MKBROUTE_DASHBOARD_URL). / "
+            "The dashboard is not set up yet.",
+        )
+        return
+    link = await new_login_link(app, user.id)
+    await context.bot.send_message(
+        chat.id,
+        f"Je inloglink voor het dashboard, één keer geldig, 10 minuten:\n{link}\n\n"
+        "Your login link for the dashboard, valid once, for 10 minutes.",
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+    )
+
+
 _COMMANDS = {
     "leads": cmd_leads,
     "lead": cmd_lead,
@@ -210,6 +230,7 @@ _COMMANDS = {
     "stats": cmd_stats,
     "onbeantwoord": cmd_onbeantwoord,
     "herlaad": cmd_herlaad,
+    "dashboard": cmd_dashboard,
 }
 ADMIN_COMMANDS = STAFF_COMMANDS
 assert set(_COMMANDS) == set(STAFF_COMMANDS), "every staff command in the table has a handler"

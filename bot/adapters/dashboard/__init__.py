@@ -1,0 +1,416 @@
+"""The staff dashboard: programme staff and contact persons review leads in a web page.
+
+A small tornado application on the same App as the bot: the same database, repository queries
+and content. Login is a one-time link from Telegram's /dashboard (or `mkbroute dashboard link
+ID`); the session is a signed, HttpOnly cookie for 8 hours; every form POST carries an XSRF
+token; the Content-Security-Policy allows only the dashboard's own stylesheet (no scripts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import tornado.httpserver
+import tornado.web
+import yaml
+
+from bot.app import App
+from bot.clock import shown
+from bot.content.models import LEAD_STATUSES
+from bot.handoff.access import Access, access_for, new_link, redeem
+from bot.knowledge.text import clean_input, fill
+from bot.store import repo
+
+__all__ = ["COOKIE", "SESSION_HOURS", "link_for", "make_web_app", "new_login_link", "serve"]
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "mkbroute_session"
+SESSION_HOURS = 8
+PAGE = 50
+LOGIN_FAILURES = 10  # per address per minute, then 429
+
+
+def _texts() -> dict[str, dict[str, str]]:
+    """texts.yaml, checked: every key a word, every text in Dutch and English."""
+    raw = yaml.safe_load((HERE / "texts.yaml").read_text("utf-8"))
+    for key, value in raw.items():
+        if not isinstance(key, str) or not isinstance(value, dict) or set(value) != {"nl", "en"}:
+            raise RuntimeError(f"dashboard texts.yaml: {key!r} needs exactly nl and en")
+    return raw  # type: ignore[no-any-return]
+
+
+TEXTS = _texts()
+
+
+@dataclass
+class _Shared:
+    app: App
+    failures: dict[str, deque[float]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+
+    def refused_recently(self, address: str) -> bool:
+        now = self.clock()
+        times = self.failures.setdefault(address, deque())
+        while times and now - times[0] > 60:
+            times.popleft()
+        if len(self.failures) > 10_000:  # bound memory under a spray of addresses
+            for key in [k for k, v in self.failures.items() if not v]:
+                del self.failures[key]
+        return len(times) >= LOGIN_FAILURES
+
+    def failed(self, address: str) -> None:
+        self.failures.setdefault(address, deque()).append(self.clock())
+
+
+class _Page(tornado.web.RequestHandler):
+    """What every page shares: security headers, the signed-in person, the language."""
+
+    shared: _Shared
+
+    def initialize(self, shared: _Shared) -> None:
+        self.shared = shared
+
+    @property
+    def app(self) -> App:
+        return self.shared.app
+
+    def set_default_headers(self) -> None:
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+            "base-uri 'none'; frame-ancestors 'none'",
+        )
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "no-store")
+
+    def get_current_user(self) -> Access | None:
+        raw = self.get_signed_cookie(COOKIE, max_age_days=SESSION_HOURS / 24)
+        if raw is None or not raw.isdigit():
+            return None
+        # Asked again on every request: a person removed from the settings or the contacts
+        # file loses access at once, whatever their cookie says.
+        return access_for(int(raw), self.app.settings.admin_ids, self.app.contacts)
+
+    @property
+    def lang(self) -> str:
+        asked = self.get_query_argument("lang", "")
+        if asked in ("nl", "en"):
+            self.set_cookie("lang", asked, httponly=True, samesite="Lax", secure=self.https)
+            return asked
+        saved = self.get_cookie("lang", "")
+        return saved if saved in ("nl", "en") else self.app.settings.default_language
+
+    @property
+    def https(self) -> bool:
+        """Behind https (the public address says so): cookies only travel encrypted."""
+        return (self.app.settings.dashboard_url or "").startswith("https://")
+
+    def t(self, key: str, **values: str) -> str:
+        return fill(TEXTS[key][self.lang], **values)
+
+    def page(self, template: str, **values: Any) -> None:
+        access: Access | None = self.current_user
+        who = ""
+        if access is not None:
+            who = (
+                self.t("signed_in_staff")
+                if access.staff
+                else self.t("signed_in_contact", pilots=", ".join(sorted(access.pilots or ())))
+            )
+        self.render(template, t=self.t, lang=self.lang, access=access, who=who, **values)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """The exception's type only: a page holds names and addresses."""
+        if not isinstance(value, tornado.web.HTTPError):
+            log.error("dashboard request failed (%s)", getattr(typ, "__name__", typ))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.finish(f"{status_code} {HTTPStatus(status_code).phrase}")
+
+
+class LoginHandler(_Page):
+    """GET /login?t=TOKEN shows a button; its POST redeems the one-time link and starts a
+    session. Two steps, because link previews (Telegram's, a mail scanner's) fetch a URL
+    by GET and would otherwise use the link up before the person clicks it."""
+
+    def get(self) -> None:
+        token = self.get_query_argument("t", "")
+        if self.get_query_argument("bye", ""):
+            self.page("login.html", message=self.t("logged_out"), token="")
+            return
+        self.page("login.html", message="", token=token[:200])
+
+    async def post(self) -> None:
+        token = self.get_body_argument("t", "")
+        address = self.request.remote_ip or "?"
+        if self.shared.refused_recently(address):
+            log.warning("dashboard: too many failed logins from one address; refused")
+            self.set_status(HTTPStatus.TOO_MANY_REQUESTS)
+            self.page("login.html", message=self.t("too_many"), token="")
+            return
+        async with self.app.db() as db, db.begin():
+            telegram_id = await redeem(db, token, self.app.clock())
+            access = (
+                access_for(telegram_id, self.app.settings.admin_ids, self.app.contacts)
+                if telegram_id is not None
+                else None
+            )
+            if access is not None:
+                role = "staff" if access.staff else "contact"
+                repo.add_audit(
+                    db, "dashboard_login", "dashboard", f"role={role}", self.app.clock()
+                )
+        if access is None:
+            self.shared.failed(address)
+            log.warning("dashboard: login link refused (unknown, used, expired or no access)")
+            self.set_status(HTTPStatus.FORBIDDEN)
+            self.page("login.html", message=self.t("login_failed"), token="")
+            return
+        self.set_signed_cookie(
+            COOKIE,
+            str(access.telegram_id),
+            expires_days=None,
+            max_age=SESSION_HOURS * 3600,
+            httponly=True,
+            samesite="Lax",
+            secure=self.https,
+        )
+        self.redirect("/", status=HTTPStatus.SEE_OTHER)
+
+
+class LogoutHandler(_Page):
+    def post(self) -> None:
+        self.clear_cookie(COOKIE)
+        self.redirect("/login?bye=1", status=HTTPStatus.SEE_OTHER)
+
+
+class _Private(_Page):
+    """Pages with lead data: signed-in people only, everyone else to the login page."""
+
+    def prepare(self) -> None:
+        if self.current_user is None:
+            self.redirect("/login")
+
+
+@dataclass(frozen=True)
+class _Row:
+    ref: str
+    date: str
+    audience: str
+    verdict: str
+    pilot: str
+    status: str
+    claimed_by: str
+    delivery: str
+
+
+class LeadsHandler(_Private):
+    """GET /: the leads this person may see, filtered, searched and paged; counts on top."""
+
+    async def get(self) -> None:
+        access: Access = self.current_user
+        content = self.app.content
+        statuses = [
+            (s, content.messages.staff_lead_status[s].get(self.lang))
+            for s in LEAD_STATUSES
+            if s != "erased"
+        ]
+        pilots = [
+            (p.id, p.name.get(self.lang))
+            for p in content.pilots.values()
+            if access.pilots is None or p.id in access.pilots
+        ]
+        audiences = [(f.id, f.title.get(self.lang)) for f in content.audiences]
+        status = self.get_query_argument("status", "")
+        pilot = self.get_query_argument("pilot", "")
+        flow = self.get_query_argument("flow", "")
+        query = repo.LeadQuery(
+            pilots=access.pilots,
+            status=status if status in dict(statuses) else "",
+            pilot=pilot if pilot in dict(pilots) else "",
+            flow=flow if flow in dict(audiences) else "",
+            search=clean_input(self.get_query_argument("q", ""))[:100].strip(),
+        )
+        number = self.get_query_argument("page", "1")
+        page = (
+            max(1, int(number))
+            if number.isascii() and number.isdecimal() and len(number) < 6
+            else 1
+        )
+        async with self.app.db() as db:
+            counts = await repo.status_counts(db, access.pilots)
+            leads, total = await repo.find_leads(db, query, (page - 1) * PAGE, PAGE)
+            sent = await repo.deliveries_of(db, [lead.id for lead in leads])
+        flows = dict(audiences)
+        rows = [
+            _Row(
+                ref=lead.ref or "?",
+                date=shown(lead.created_at),
+                audience=flows.get(lead.flow, lead.flow),
+                verdict=lead.verdict,
+                pilot=lead.pilot or "-",
+                status=content.messages.staff_lead_status[lead.status].get(self.lang),
+                claimed_by=lead.claimed_by or "",
+                delivery=f"{sum(r.status == 'sent' for r in sent[lead.id])}/{len(sent[lead.id])}",
+            )
+            for lead in leads
+        ]
+        params = {
+            k: v
+            for k, v in (
+                ("status", query.status),
+                ("pilot", query.pilot),
+                ("flow", query.flow),
+                ("q", query.search),
+            )
+            if v
+        }
+        first = (page - 1) * PAGE + 1
+        self.page(
+            "leads.html",
+            rows=rows,
+            counts=counts,
+            statuses=statuses,
+            pilots=pilots,
+            audiences=audiences,
+            query=query,
+            shown=self.t(
+                "shown", first=str(first), last=str(first + len(rows) - 1), total=str(total)
+            ),
+            previous=f"/?{urlencode({**params, 'page': page - 1})}" if page > 1 else "",
+            next_page=f"/?{urlencode({**params, 'page': page + 1})}"
+            if page * PAGE < total
+            else "",
+        )
+
+
+class LeadHandler(_Private):
+    """GET /lead/REF: one lead in full, if this person may see it (else the same 404 as for
+    a reference that does not exist)."""
+
+    async def get(self, ref: str) -> None:
+        access: Access = self.current_user
+        content = self.app.content
+        async with self.app.db() as db, db.begin():
+            lead = await repo.lead_by_ref(db, ref[:40])
+            allowed = (
+                lead is not None
+                and lead.status != "erased"
+                and (access.pilots is None or lead.pilot in access.pilots)
+            )
+            if lead is None or not allowed:
+                self.set_status(HTTPStatus.NOT_FOUND)
+                self.page("message.html", message=self.t("not_found"))
+                return
+            deliveries = (await repo.deliveries_of(db, [lead.id]))[lead.id]
+            repo.add_audit(db, "lead_viewed", "dashboard", f"ref={lead.ref}", self.app.clock())
+        flow = content.flows.get(lead.flow)
+        answers = []
+        for step in flow.steps if flow else ():
+            value = lead.answers.get(step.id)
+            choice = next((c for c in step.choices if c.id == value), None)
+            if choice is not None:
+                answers.append(
+                    ((step.label or step.ask).get(self.lang), choice.label.get(self.lang))
+                )
+        lines = [
+            f"{row.kind} · {row.channel} · {row.contact} ({row.pilot}): "
+            f"{content.messages.staff_delivery_status[row.status].get(self.lang)}, "
+            f"{row.attempts} {self.t('attempts')}, {self.t('sent_at')} {shown(row.sent_at)}"
+            for row in deliveries
+        ]
+        claimed = (
+            self.t("claimed", who=lead.claimed_by, at=shown(lead.claimed_at))
+            if lead.claimed_by
+            else ""
+        )
+        self.page(
+            "lead.html",
+            lead=lead,
+            created=shown(lead.created_at),
+            audience=flow.title.get(self.lang) if flow else lead.flow,
+            status=content.messages.staff_lead_status[lead.status].get(self.lang),
+            consent=f"{shown(lead.consent_at)} ({lead.consent_version})",
+            answers=answers,
+            deliveries=lines,
+            claimed=claimed,
+        )
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """Method, path and status only: the query string of /login holds a login token."""
+    log.info("%s %s %d", handler.request.method, handler.request.path, handler.get_status())
+
+
+def make_web_app(app: App) -> tornado.web.Application:
+    secret = app.settings.dashboard_secret
+    if secret is None:
+        raise SystemExit(
+            "MKBROUTE_DASHBOARD_SECRET is not set: 32 or more random characters sign the "
+            "dashboard's sessions (e.g. `openssl rand -hex 32`)."
+        )
+    shared = _Shared(app)
+    https = (app.settings.dashboard_url or "").startswith("https://")
+    return tornado.web.Application(
+        [
+            (r"/", LeadsHandler, {"shared": shared}),
+            (r"/login", LoginHandler, {"shared": shared}),
+            (r"/logout", LogoutHandler, {"shared": shared}),
+            (r"/lead/([A-Za-z0-9-]{1,40})", LeadHandler, {"shared": shared}),
+        ],
+        cookie_secret=secret.get_secret_value(),
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict", "secure": https},
+        template_path=str(HERE / "templates"),
+        static_path=str(HERE / "static"),
+        log_function=_log_request,
+    )
+
+
+def link_for(app: App, token: str) -> str:
+    """The login URL for a token: the public address, or the local one without it."""
+    base = app.settings.dashboard_url or (
+        f"http://{app.settings.dashboard_listen}:{app.settings.dashboard_port}"
+    )
+    return f"{base.rstrip('/')}/login?t={token}"
+
+
+async def new_login_link(app: App, telegram_id: int) -> str:
+    async with app.db() as db, db.begin():
+        token = await new_link(db, telegram_id, app.clock())
+        repo.add_audit(db, "dashboard_link", "dashboard", "one-time link made", app.clock())
+    return link_for(app, token)
+
+
+async def serve(app: App) -> None:
+    """Serve the dashboard until SIGINT or SIGTERM."""
+    web = make_web_app(app)
+    server = tornado.httpserver.HTTPServer(web, xheaders=True)
+    server.listen(app.settings.dashboard_port, address=app.settings.dashboard_listen)
+    log.info(
+        "dashboard listening on %s:%s", app.settings.dashboard_listen, app.settings.dashboard_port
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        server.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.close_all_connections(), timeout=5)
