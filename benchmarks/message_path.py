@@ -216,7 +216,7 @@ def bench_settings(data_dir: Path, **kw: Any) -> Settings:
 def pass_through_limiter(app: App) -> None:
     """Keep PTB's AIORateLimiter in the path, with its limits off.
 
-    ``build_application`` installs an ``AIORateLimiter`` at one request per 1/30 s for the whole
+    ``build_application`` installs an ``AIORateLimiter`` at one request per 1/28 s for the whole
     bot, which is Telegram's own limit. A benchmark sending replies back to back would only measure
     that limiter's sleep, so its limits are set to 0 ("no limit" in PTB): every request still
     goes through the limiter's code, none waits.

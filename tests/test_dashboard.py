@@ -43,8 +43,8 @@ STUDENT = [
 ]
 
 
-async def test_a_login_link_works_once_and_only_for_ten_minutes(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'links.db'}")
+async def test_a_login_link_works_once_and_only_for_ten_minutes(db_url: str) -> None:
+    engine = create_engine(db_url)
     await upgrade_schema(engine)
     db = make_sessionmaker(engine)
     now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
@@ -59,6 +59,62 @@ async def test_a_login_link_works_once_and_only_for_ten_minutes(tmp_path: Path) 
     await engine.dispose()
 
 
+async def test_the_overview_queries_on_sqlite_and_postgresql(db_url: str) -> None:
+    """Search is case-insensitive over reference, name, e-mail, phone and company on both
+    databases; a contact's view and the counts leave other routes and erased leads out."""
+    from bot.store.models import LeadRow
+    from bot.store.repo import LeadQuery, find_leads, status_counts
+
+    engine = create_engine(db_url)
+    await upgrade_schema(engine)
+    db = make_sessionmaker(engine)
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+    people = [
+        ("avans-bouwtalent", "Anna Bakker", "Bakker Bouw B.V.", "queued"),
+        ("avans-bouwtalent", "Bram Smit", "Smit Installatie", "claimed"),
+        ("programmateam", "Sam de Vries", None, "queued"),
+        ("programmateam", None, None, "erased"),
+    ]
+    async with db() as session, session.begin():
+        for i, (pilot, name, company, status) in enumerate(people, start=1):
+            session.add(
+                LeadRow(
+                    ref=f"L-2026-{i:06d}",
+                    user_key=f"u{i}",
+                    run=1,
+                    flow="werkgever",
+                    verdict="geschikt",
+                    reasons=[],
+                    routing=[],
+                    answers={},
+                    name=name,
+                    company=company,
+                    email=f"u{i}@example.org",
+                    phone=None,
+                    minor=False,
+                    lang="nl",
+                    pilot=pilot,
+                    status=status,
+                    consent_version="v1",
+                    consent_at=now,
+                    created_at=now,
+                )
+            )
+    async with db() as session:
+        found, total = await find_leads(session, LeadQuery(search="BAKKER"), 0, 50)
+        assert [lead.ref for lead in found] == ["L-2026-000001"] and total == 1
+        found, total = await find_leads(session, LeadQuery(search="u3@example"), 0, 50)
+        assert [lead.name for lead in found] == ["Sam de Vries"]
+        avans = frozenset({"avans-bouwtalent"})
+        found, total = await find_leads(session, LeadQuery(pilots=avans), 0, 1)
+        assert total == 2 and [lead.ref for lead in found] == ["L-2026-000002"]  # newest first
+        found, _ = await find_leads(session, LeadQuery(pilots=avans, search="sam"), 0, 50)
+        assert found == []
+        assert await status_counts(session, None) == {"queued": 2, "claimed": 1}
+        assert await status_counts(session, avans) == {"queued": 1, "claimed": 1}
+    await engine.dispose()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,6 +124,7 @@ def _free_port() -> int:
 @dataclass
 class Dashboard:
     data: Path
+    downloads: Path
     env: dict[str, str]
     url: str
     log: Path
@@ -108,9 +165,10 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         "MKBROUTE_DASHBOARD_URL": f"http://127.0.0.1:{port}",
     }
     refs = {
-        "avans": _lead(data, "a", AVANS, "Bakker Bouw", env),
+        "avans": _lead(data, "a", AVANS, "Bakker Bouw <i>&</i> =SUM(1)", env),
         "student": _lead(data, "s", STUDENT, "", env),
     }
+    chat_jsonl(data, [{"user": "q", "text": "/vraag hoe laat gaat de trein naar Zwolle"}], **env)
     log = data / "dashboard.log"
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(
@@ -129,14 +187,14 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
                 assert proc.poll() is None, log.read_text("utf-8")
                 assert time.monotonic() < deadline, "the dashboard did not start"
                 time.sleep(0.1)
-        yield Dashboard(data, env, f"http://127.0.0.1:{port}", log, refs)
+        yield Dashboard(data, data / "downloads", env, f"http://127.0.0.1:{port}", log, refs)
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0, log.read_text("utf-8")
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(dashboard: Dashboard) -> Iterator[Any]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver_path = shutil.which("chromedriver")
     if chromium is None or driver_path is None:
@@ -156,6 +214,14 @@ def browser() -> Iterator[Any]:
         "--window-size=1200,900",
     ):
         options.add_argument(flag)
+    dashboard.downloads.mkdir(exist_ok=True)
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(dashboard.downloads),
+            "download.prompt_for_download": False,
+        },
+    )
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(30)
     try:
@@ -169,8 +235,18 @@ def _login(driver: Any, link: str) -> None:
 
     driver.delete_all_cookies()
     driver.get(link)
-    driver.find_element(By.ID, "login").click()
-    _wait(driver, lambda d: "t=" not in d.current_url)
+    _go(driver, driver.find_element(By.ID, "login"))
+
+
+def _go(driver: Any, element: Any) -> None:
+    """Click a link or a submit button and wait until the next page has replaced this one
+    (a click returns before a form's navigation is done)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    _wait(driver, expected_conditions.staleness_of(page))
 
 
 def _wait(driver: Any, until: Any) -> None:
@@ -218,7 +294,7 @@ def test_programme_staff_review_a_lead_from_login_to_logout(
 
     # Search: a company name finds its lead only.
     find(By.ID, "q").send_keys("bakker bouw")
-    find(By.ID, "apply").click()
+    _go(driver, find(By.ID, "apply"))
     assert _rows(driver) == [dashboard.refs["avans"]]
     # A filter on a status nobody has: nothing, said in words.
     driver.get(dashboard.url + "/?status=claimed")
@@ -226,7 +302,7 @@ def test_programme_staff_review_a_lead_from_login_to_logout(
 
     # The lead in full: contact details, routing reasons, deliveries.
     driver.get(dashboard.url + "/")
-    find(By.LINK_TEXT, dashboard.refs["avans"]).click()
+    _go(driver, find(By.LINK_TEXT, dashboard.refs["avans"]))
     assert find(By.ID, "ref").text == dashboard.refs["avans"]
     assert "Anna Bakker" in find(By.ID, "contact").text
     assert find(By.ID, "routing").find_elements(By.TAG_NAME, "li")
@@ -236,7 +312,7 @@ def test_programme_staff_review_a_lead_from_login_to_logout(
     )
 
     # English on request, and it stays English.
-    find(By.ID, "language").click()
+    _go(driver, find(By.ID, "language"))
     assert "Contact details" in driver.page_source
     driver.get(dashboard.url + "/")
     assert (
@@ -245,7 +321,7 @@ def test_programme_staff_review_a_lead_from_login_to_logout(
     )
 
     # Log out: back to the login page, and no data without logging in again.
-    find(By.ID, "logout").click()
+    _go(driver, find(By.ID, "logout"))
     assert "/login" in driver.current_url
     driver.get(dashboard.url + "/")
     assert driver.current_url.endswith("/login")
@@ -290,3 +366,108 @@ def test_nobody_else_gets_a_link_and_the_dashboard_needs_its_secret(
     assert unset.returncode != 0 and "MKBROUTE_DASHBOARD_SECRET" in unset.stderr
     short = mkbroute(tmp_path, "dashboard", **{**no_secret, "MKBROUTE_DASHBOARD_SECRET": "kort"})
     assert short.returncode != 0 and "32" in short.stderr
+
+
+def _download(dashboard: Dashboard, driver: Any, link_id: str, suffix: str) -> Path:
+    from selenium.webdriver.common.by import By
+
+    for old in dashboard.downloads.iterdir():
+        old.unlink()
+    driver.find_element(By.ID, link_id).click()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        done = [p for p in dashboard.downloads.iterdir() if p.suffix == suffix]
+        if done:
+            return done[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no {suffix} downloaded")
+
+
+def test_staff_export_the_filter_read_the_funnel_and_the_unanswered_questions(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    find = driver.find_element
+    _login(driver, dashboard.link(ADMIN))
+    find(By.ID, "q").send_keys("bakker bouw")
+    _go(driver, find(By.ID, "apply"))
+    # Exactly the filtered leads, as files staff can open: the CSV in Dutch Excel's dialect
+    # with the formula trigger quoted, the XLSX with typed cells.
+    data = _download(dashboard, driver, "export-csv", ".csv").read_text("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(data), delimiter=";"))
+    assert [r[0] for r in rows[1:]] == [dashboard.refs["avans"]]
+    assert rows[1][rows[0].index("Bedrijf")] == "Bakker Bouw <i>&</i> =SUM(1)"
+    book = load_workbook(_download(dashboard, driver, "export-xlsx", ".xlsx"))
+    sheet = book["Aanvragen"]
+    assert sheet.max_row == 2 and sheet["A2"].value == dashboard.refs["avans"]
+
+    # The funnel for a period, as a table and the picture.
+    _go(driver, find(By.ID, "nav-stats"))
+    find(By.ID, "periode").send_keys("deze maand")
+    _go(driver, find(By.ID, "apply"))
+    assert "t/m" in find(By.ID, "period").text
+    confirmed = find(By.CSS_SELECTOR, '#funnel tr[data-step="lead_confirmed"]')
+    assert confirmed.find_elements(By.TAG_NAME, "td")[1].text == "2"
+    assert driver.execute_script("return document.getElementById('chart').naturalWidth") == 800
+    find(By.ID, "periode").clear()
+    find(By.ID, "periode").send_keys("volgend jaar")
+    _go(driver, find(By.ID, "apply"))
+    assert "01-09-2026" in find(By.ID, "message").text
+
+    # What the knowledge base could not answer.
+    _go(driver, find(By.ID, "nav-unanswered"))
+    assert "trein naar Zwolle" in find(By.ID, "unanswered").text
+
+
+def test_user_text_is_shown_as_text_and_forms_need_their_xsrf_token(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    _login(driver, dashboard.link(ADMIN))
+    driver.get(f"{dashboard.url}/lead/{dashboard.refs['avans']}")
+    contact = driver.find_element(By.ID, "contact")
+    assert "Bakker Bouw <i>&</i> =SUM(1)" in contact.text
+    assert not contact.find_elements(By.TAG_NAME, "i")  # escaped, not markup
+    for path in ("/logout", "/login"):
+        request = urllib.request.Request(dashboard.url + path, data=b"t=x", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 403
+        refused.value.close()
+
+
+def test_on_a_phone_the_overview_does_not_scroll_sideways(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    """390 px wide (an iPhone): the page fits; only the table scrolls inside its box. The
+    screenshots go to the staff manual when MKBROUTE_SCREENSHOTS names a folder."""
+    driver = browser
+    _login(driver, dashboard.link(ADMIN))
+    driver.set_window_size(390, 844)
+    try:
+        wide = driver.execute_script("return document.documentElement.scrollWidth")
+        culprits = driver.execute_script(
+            "return [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > window.innerWidth)"
+            ".map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)"
+        )
+        assert wide <= driver.execute_script("return window.innerWidth"), culprits
+        folder = Path(os.environ.get("MKBROUTE_SCREENSHOTS") or dashboard.data)
+        driver.save_screenshot(str(folder / "dashboard-telefoon.png"))
+        driver.set_window_size(1200, 900)
+        driver.save_screenshot(str(folder / "dashboard-overzicht.png"))
+        driver.get(f"{dashboard.url}/lead/{dashboard.refs['avans']}")
+        driver.save_screenshot(str(folder / "dashboard-aanvraag.png"))
+    finally:
+        driver.set_window_size(1200, 900)

@@ -26,10 +26,14 @@ import tornado.web
 import yaml
 
 from bot.app import App
-from bot.clock import shown
+from bot.clock import local, shown
 from bot.content.models import LEAD_STATUSES
 from bot.handoff.access import Access, access_for, new_link, redeem
 from bot.knowledge.text import clean_input, fill
+from bot.staff.chart import leads_per_week, stats_png
+from bot.staff.export import export_csv, export_xlsx, table
+from bot.staff.period import Period, PeriodError, parse_period
+from bot.staff.stats import AUDIENCES, funnel, lead_times, unanswered_clusters
 from bot.store import repo
 
 __all__ = ["COOKIE", "SESSION_HOURS", "link_for", "make_web_app", "new_login_link", "serve"]
@@ -40,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 COOKIE = "mkbroute_session"
 SESSION_HOURS = 8
 PAGE = 50
+MAX_EXPORT = 100_000
 LOGIN_FAILURES = 10  # per address per minute, then 429
 
 
@@ -218,10 +223,11 @@ class _Row:
     delivery: str
 
 
-class LeadsHandler(_Private):
-    """GET /: the leads this person may see, filtered, searched and paged; counts on top."""
+class _Filtered(_Private):
+    """Pages that read the overview's filter from the query string (the list, the export)."""
 
-    async def get(self) -> None:
+    def choices(self) -> tuple[list[tuple[str, str]], ...]:
+        """(statuses, pilots this person may see, audiences), each as (id, label)."""
         access: Access = self.current_user
         content = self.app.content
         statuses = [
@@ -235,16 +241,31 @@ class LeadsHandler(_Private):
             if access.pilots is None or p.id in access.pilots
         ]
         audiences = [(f.id, f.title.get(self.lang)) for f in content.audiences]
+        return statuses, pilots, audiences
+
+    def query(self) -> repo.LeadQuery:
+        """The filter as typed, each value checked against what exists (else no filter)."""
+        statuses, pilots, audiences = self.choices()
         status = self.get_query_argument("status", "")
         pilot = self.get_query_argument("pilot", "")
         flow = self.get_query_argument("flow", "")
-        query = repo.LeadQuery(
-            pilots=access.pilots,
+        return repo.LeadQuery(
+            pilots=self.current_user.pilots,
             status=status if status in dict(statuses) else "",
             pilot=pilot if pilot in dict(pilots) else "",
             flow=flow if flow in dict(audiences) else "",
             search=clean_input(self.get_query_argument("q", ""))[:100].strip(),
         )
+
+
+class LeadsHandler(_Filtered):
+    """GET /: the leads this person may see, filtered, searched and paged; counts on top."""
+
+    async def get(self) -> None:
+        access: Access = self.current_user
+        content = self.app.content
+        statuses, pilots, audiences = self.choices()
+        query = self.query()
         number = self.get_query_argument("page", "1")
         page = (
             max(1, int(number))
@@ -262,7 +283,7 @@ class LeadsHandler(_Private):
                 date=shown(lead.created_at),
                 audience=flows.get(lead.flow, lead.flow),
                 verdict=lead.verdict,
-                pilot=lead.pilot or "-",
+                pilot=dict(pilots).get(lead.pilot or "", lead.pilot or "-"),
                 status=content.messages.staff_lead_status[lead.status].get(self.lang),
                 claimed_by=lead.claimed_by or "",
                 delivery=f"{sum(r.status == 'sent' for r in sent[lead.id])}/{len(sent[lead.id])}",
@@ -291,11 +312,95 @@ class LeadsHandler(_Private):
             shown=self.t(
                 "shown", first=str(first), last=str(first + len(rows) - 1), total=str(total)
             ),
+            exports={
+                fmt: f"/export?{urlencode({**params, 'format': fmt})}" for fmt in ("csv", "xlsx")
+            },
             previous=f"/?{urlencode({**params, 'page': page - 1})}" if page > 1 else "",
             next_page=f"/?{urlencode({**params, 'page': page + 1})}"
             if page * PAGE < total
             else "",
         )
+
+
+class ExportHandler(_Filtered):
+    """GET /export?format=csv|xlsx&<the overview's filter>: exactly those leads as a file,
+    with the same injection-safe cells as `mkbroute export`, audited."""
+
+    async def get(self) -> None:
+        fmt = "csv" if self.get_query_argument("format", "xlsx") == "csv" else "xlsx"
+        query = self.query()
+        content = self.app.content
+        async with self.app.db() as db, db.begin():
+            leads, _ = await repo.find_leads(db, query, 0, MAX_EXPORT)
+            leads.reverse()  # oldest first, as in the command-line export
+            deliveries = await repo.deliveries_of(db, [lead.id for lead in leads])
+            headers, rows = table(content, leads, deliveries)
+            repo.add_audit(
+                db, "export", "dashboard", f"format={fmt}, rows={len(leads)}", self.app.clock()
+            )
+        data = export_csv(headers, rows) if fmt == "csv" else export_xlsx(headers, rows)
+        kind = (
+            "text/csv; charset=utf-8"
+            if fmt == "csv"
+            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        self.set_header("Content-Type", kind)
+        name = f"aanvragen-{local(self.app.clock()):%Y%m%d}.{fmt}"
+        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.finish(data)
+
+
+class StatsHandler(_Private):
+    """GET /stats?periode=...: the funnel per audience (programme staff: it counts everyone's
+    conversations, not one route's), as a table and the /stats picture."""
+
+    async def get(self) -> None:
+        if not self.current_user.staff:
+            raise tornado.web.HTTPError(HTTPStatus.NOT_FOUND)
+        period, error = self.period()
+        typed = self.get_query_argument("periode", "")[:60]
+        async with self.app.db() as db:
+            steps = await funnel(db, period)
+        self.page(
+            "stats.html",
+            steps=steps,
+            audiences=AUDIENCES,
+            period=period,
+            error=error,
+            typed=typed,
+            picture=f"/stats.png?{urlencode({'periode': typed})}",
+        )
+
+    def period(self) -> tuple[Period, str]:
+        words = self.get_query_argument("periode", "")[:60].split()
+        try:
+            return parse_period(words, local(self.app.clock()).date()), ""
+        except PeriodError as exc:
+            return Period(), str(exc)
+
+
+class StatsPictureHandler(StatsHandler):
+    async def get(self) -> None:
+        if not self.current_user.staff:
+            raise tornado.web.HTTPError(HTTPStatus.NOT_FOUND)
+        period, _ = self.period()
+        async with self.app.db() as db:
+            steps = await funnel(db, period)
+            created = await lead_times(db, period)
+        self.set_header("Content-Type", "image/png")
+        self.finish(stats_png(steps, leads_per_week(created)))
+
+
+class UnansweredHandler(_Private):
+    """GET /onbeantwoord: the questions the knowledge base could not answer, grouped, for
+    the content editors (programme staff)."""
+
+    async def get(self) -> None:
+        if not self.current_user.staff:
+            raise tornado.web.HTTPError(HTTPStatus.NOT_FOUND)
+        async with self.app.db() as db:
+            clusters = await unanswered_clusters(db)
+        self.page("unanswered.html", clusters=clusters[:100])
 
 
 class LeadHandler(_Private):
@@ -343,6 +448,11 @@ class LeadHandler(_Private):
             lead=lead,
             created=shown(lead.created_at),
             audience=flow.title.get(self.lang) if flow else lead.flow,
+            pilot=(
+                content.pilots[lead.pilot].name.get(self.lang)
+                if lead.pilot is not None and lead.pilot in content.pilots
+                else lead.pilot or "-"
+            ),
             status=content.messages.staff_lead_status[lead.status].get(self.lang),
             consent=f"{shown(lead.consent_at)} ({lead.consent_version})",
             answers=answers,
@@ -371,6 +481,10 @@ def make_web_app(app: App) -> tornado.web.Application:
             (r"/login", LoginHandler, {"shared": shared}),
             (r"/logout", LogoutHandler, {"shared": shared}),
             (r"/lead/([A-Za-z0-9-]{1,40})", LeadHandler, {"shared": shared}),
+            (r"/export", ExportHandler, {"shared": shared}),
+            (r"/stats", StatsHandler, {"shared": shared}),
+            (r"/stats.png", StatsPictureHandler, {"shared": shared}),
+            (r"/onbeantwoord", UnansweredHandler, {"shared": shared}),
         ],
         cookie_secret=secret.get_secret_value(),
         xsrf_cookies=True,
