@@ -96,6 +96,7 @@ class App:
     clock: Callable[[], dt.datetime]
     conversation: Runtime
     background: BackgroundWork
+    bot: Bot | None  # sends and edits lead cards (when a token is configured)
 
     @property
     def content(self) -> Content:
@@ -192,7 +193,7 @@ async def open_app(
             retention=(settings.retention_sessions_days, settings.retention_leads_days),
         )
         service = BackgroundWork(settings, contents, db, contacts, bot)
-        app = App(settings, engine, db, contents, contacts, clock, conversation, service)
+        app = App(settings, engine, db, contents, contacts, clock, conversation, service, bot)
         if background:
             service.start()
             stack.push_async_callback(service.stop)

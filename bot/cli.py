@@ -274,7 +274,8 @@ async def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
             "MKBROUTE_DASHBOARD_SECRET is not set: 32 or more random characters sign the "
             "dashboard's sessions (e.g. `openssl rand -hex 32`)."
         )
-    async with open_app(settings, background=False) as app:
+    # own_bot: status changes made in the dashboard show on the contacts' Telegram cards.
+    async with open_app(settings, background=False, own_bot=args.action == "serve") as app:
         if args.action == "link":
             if args.telegram_id is None:
                 raise SystemExit("mkbroute dashboard link: give the Telegram id, e.g. 123456789")

@@ -18,6 +18,8 @@ from bot.store.models import (
     AuditRow,
     ConsentRow,
     EventRow,
+    LeadHistoryRow,
+    LeadNoteRow,
     LeadRow,
     LeadStatus,
     OutboxKind,
@@ -196,8 +198,12 @@ async def erase_user(
                     notice.next_attempt_at = max(now, row.lease_until)
                 db.add(notice)
             _tombstone(lead)
+            # Staff notes may quote the person; the history names who followed them up.
+            for kept in (LeadNoteRow, LeadHistoryRow):
+                await db.execute(delete(kept).where(kept.lead_id == lead.id))
         else:
-            await db.execute(delete(OutboxRow).where(OutboxRow.lead_id == lead.id))
+            for linked in (OutboxRow, LeadNoteRow, LeadHistoryRow):
+                await db.execute(delete(linked).where(linked.lead_id == lead.id))
             await db.execute(delete(LeadRow).where(LeadRow.id == lead.id))
     out.counts["leads"] = len(leads)
     await db.flush()  # the tombstones no longer point at the consents deleted below
@@ -280,8 +286,10 @@ async def purge(
     ).all()
     ids = [lead.id for lead in old]
     consents = [lead.consent_id for lead in old if lead.consent_id is not None]
-    # Children before parents: deliveries, then leads, then the consents they point to.
-    await db.execute(delete(OutboxRow).where(OutboxRow.lead_id.in_(ids)))
+    # Children before parents: deliveries, notes and history, then leads, then the consents
+    # they point to.
+    for linked in (OutboxRow, LeadNoteRow, LeadHistoryRow):
+        await db.execute(delete(linked).where(linked.lead_id.in_(ids)))
     await db.execute(delete(LeadRow).where(LeadRow.id.in_(ids)))
     await db.execute(delete(ConsentRow).where(ConsentRow.id.in_(consents)))
     out.counts["leads"] = len(old)

@@ -20,7 +20,7 @@ import pytest
 from bot.handoff.access import new_link, redeem
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from tests.conftest import chat_jsonl, cli_env, mkbroute
-from tests.support.answers import AVANS
+from tests.support.answers import AVANS, STUDENT
 
 ADMIN, ANOUK, STRANGER = 4242, 9001, 5555
 SECRET = "d" * 40
@@ -30,17 +30,6 @@ CONTACTS = """contacts:
   avans-bouwtalent:
     - {name: Anouk, email: anouk@example.org, telegram_chat_id: 9001}
 """
-STUDENT = [
-    "menu:student",
-    "c:leeftijd:18_20",
-    "c:diploma:mbo4",
-    "c:niveau:ad",
-    "c:richting:ict",
-    "c:provincie:gelderland",
-    "c:werkplek:mkb",
-    "c:aanbod:ja",
-    "c:toestemming:ja",
-]
 
 
 async def test_a_login_link_works_once_and_only_for_ten_minutes(db_url: str) -> None:
@@ -166,7 +155,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     }
     refs = {
         "avans": _lead(data, "a", AVANS, "Bakker Bouw <i>&</i> =SUM(1)", env),
-        "student": _lead(data, "s", STUDENT, "", env),
+        "student": _lead(data, "s", ["menu:student", *STUDENT], "", env),
     }
     chat_jsonl(data, [{"user": "q", "text": "/vraag hoe laat gaat de trein naar Zwolle"}], **env)
     log = data / "dashboard.log"
@@ -471,3 +460,68 @@ def test_on_a_phone_the_overview_does_not_scroll_sideways(
         driver.save_screenshot(str(folder / "dashboard-aanvraag.png"))
     finally:
         driver.set_window_size(1200, 900)
+
+
+def test_a_contact_person_claims_follows_up_and_keeps_notes(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    """Issue 18: claim, in conversation, dropped out (a reason is required), a note; the
+    history says who did what; another route's contact cannot change it."""
+    import asyncio
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    from sqlalchemy import select
+
+    from bot.store.models import LeadNoteRow
+
+    driver = browser
+    find = driver.find_element
+    ref = dashboard.refs["avans"]
+    _login(driver, dashboard.link(ANOUK))
+    driver.get(f"{dashboard.url}/lead/{ref}")
+
+    def change(to: str, reason: str = "") -> str:
+        Select(find(By.ID, "to")).select_by_value(to)
+        find(By.ID, "reason").clear()
+        if reason:
+            find(By.ID, "reason").send_keys(reason)
+        _go(driver, find(By.ID, "change"))
+        return str(find(By.ID, "notice").text)
+
+    assert change("in_conversation") == "Pak de aanvraag eerst op."
+    assert change("claimed") == "Opgeslagen."
+    assert find(By.ID, "lead-status").text == "opgepakt"
+    assert "Opgepakt door Anouk" in find(By.ID, "claimed").text
+    assert change("in_conversation") == "Opgeslagen."
+    assert change("dropped") == "Geef een reden bij afgehaakt."
+    assert change("dropped", "kiest toch voor voltijd") == "Opgeslagen."
+    history = find(By.ID, "history").text
+    assert "Anouk: in de wachtrij → opgepakt" in history
+    assert "in gesprek → afgehaakt (kiest toch voor voltijd)" in history
+    find(By.ID, "note").send_keys("Belde op 2-12; <b>wil</b> in 2027 opnieuw kijken.")
+    _go(driver, find(By.ID, "add-note"))
+    assert find(By.ID, "notice").text == "Notitie opgeslagen."
+    assert "<b>wil</b> in 2027" in find(By.ID, "note-list").text
+
+    # The programme team sees the same history and note; the overview counts follow.
+    _login(driver, dashboard.link(ADMIN))
+    driver.get(f"{dashboard.url}/lead/{ref}")
+    assert "opnieuw kijken" in find(By.ID, "note-list").text
+    driver.get(dashboard.url + "/?status=dropped")
+    assert _rows(driver) == [ref]
+
+    # Erasing the person erases the notes and the history with the lead's personal data.
+    erased = mkbroute(dashboard.data, "erase", ref, **dashboard.env)
+    assert erased.returncode == 0, erased.stderr
+    driver.get(f"{dashboard.url}/lead/{ref}")
+    assert "niet voor jou" in find(By.ID, "message").text
+
+    async def left() -> int:
+        engine = create_engine(f"sqlite+aiosqlite:///{dashboard.data / 'mkbroute.db'}")
+        async with make_sessionmaker(engine)() as db:
+            count = len((await db.scalars(select(LeadNoteRow))).all())
+        await engine.dispose()
+        return count
+
+    assert asyncio.run(left()) == 0

@@ -44,8 +44,8 @@ from bot.content.loader import load_content
 from bot.engine.types import ConversationState, StateError
 from bot.store.models import Base, LeadRow, SessionRow
 from tests.conftest import ROOT
-from tests.support.answers import AVANS
-from tests.test_telegram import STUDENT, settings
+from tests.support.answers import AVANS, STUDENT
+from tests.test_telegram import settings
 from tests.test_update_fuzz import (
     COMPANIES,
     EMAILS,

@@ -28,7 +28,7 @@ from bot.content.commands import COMMANDS
 from bot.engine.types import Button, Reply
 from bot.settings import Settings
 from bot.store.models import LeadRow
-from tests.support.answers import AVANS
+from tests.support.answers import AVANS, STUDENT
 from tests.support.botapi import TOKEN, BotAPIState, Fault, OfflineRequest
 
 USER = 4242
@@ -114,18 +114,6 @@ async def bot(content: Content, tmp_path: Path) -> AsyncIterator[Bot]:
 async def flood_bot(content: Content, tmp_path: Path) -> AsyncIterator[Bot]:
     async for b in _bot(content, settings(tmp_path)):
         yield b
-
-
-STUDENT = [
-    "c:leeftijd:18_20",
-    "c:diploma:mbo4",
-    "c:niveau:ad",
-    "c:richting:ict",
-    "c:provincie:gelderland",
-    "c:werkplek:mkb",
-    "c:aanbod:ja",
-    "c:toestemming:ja",
-]
 
 
 async def lead_count(bot: Bot) -> int:
@@ -718,3 +706,33 @@ async def test_staff_and_contacts_get_a_dashboard_link_without_a_preview(
         assert len(links) == 2  # a link of one's own
         await bot.say("/dashboard", user=USER)
         assert bot.saw("unknown_command", USER)
+
+
+async def test_a_follow_up_in_the_dashboard_shows_on_the_contacts_cards(
+    claims_bot: Bot, content: Content
+) -> None:
+    """Issue 18: a claim or a later status set in the dashboard edits every card of the lead
+    in Telegram, as the card's own buttons do, and removes the buttons."""
+    from bot.handoff.claims import show_on_cards
+    from bot.handoff.followup import card_note, change_status
+    from bot.store.models import LeadStatus
+
+    bot = claims_bot
+    ref = await lead_via_telegram(bot, USER)
+    await deliver(bot, content)
+    app = bot.running
+    for to, expect in (
+        (LeadStatus.CLAIMED, "Opgepakt door Anouk"),
+        (LeadStatus.IN_CONVERSATION, "in gesprek: Anouk"),
+    ):
+        now = app.clock()
+        async with app.db() as db, db.begin():
+            lead = (await db.scalars(select(LeadRow).where(LeadRow.ref == ref))).one()
+            change = await change_status(db, content, app.contacts, lead, to, "Anouk", now)
+            lead_id = lead.id
+        assert change.outcome == "done"
+        note = card_note(content, to, "Anouk", now)
+        assert await show_on_cards(bot.app.bot, app.db, content, lead_id, note) == 2
+        edits = [s for s in bot.state.sent if s.method == "editMessageText"][-2:]
+        assert {e.chat_id for e in edits} == {9001, 9002}
+        assert all(expect in e.text and ref in e.text and not e.buttons for e in edits)

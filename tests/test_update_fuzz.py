@@ -69,9 +69,9 @@ from bot.content.commands import COMMANDS
 from bot.engine.types import ConversationState, StateError
 from bot.settings import Settings
 from bot.store.models import Base, EventRow, LeadRow, SessionRow, UnansweredRow
-from tests.support.answers import AVANS
+from tests.support.answers import AVANS, STUDENT
 from tests.support.botapi import BOT_USERNAME, BotAPIState
-from tests.test_telegram import ADMIN, CONTACTS_YAML, STUDENT, Bot, _bot, settings
+from tests.test_telegram import ADMIN, CONTACTS_YAML, Bot, _bot, settings
 
 DEFAULT_UPDATES = 2_000
 SOAK_UPDATES = 10_000

@@ -41,7 +41,18 @@ __all__ = [
 LANGS: tuple[str, ...] = ("nl", "en")
 # The stored statuses (bot.store.models.LeadStatus / OutboxStatus; a test keeps them equal),
 # named here because content must not depend on the database layer.
-LEAD_STATUSES = ("new", "queued", "delivered", "claimed", "declined", "undeliverable", "erased")
+LEAD_STATUSES = (
+    "new",
+    "queued",
+    "delivered",
+    "claimed",
+    "in_conversation",
+    "enrolled",
+    "dropped",
+    "declined",
+    "undeliverable",
+    "erased",
+)
 DELIVERY_STATUSES = ("pending", "sending", "sent", "dead")
 Verdict = Literal["geschikt", "mogelijk", "nog_niet"]
 InputKind = Literal["name", "email", "phone", "text"]
@@ -328,6 +339,9 @@ class Messages(_Frozen):
     status_claimed: Text
     status_declined: Text
     status_undeliverable: Text
+    status_in_conversation: Text
+    status_enrolled: Text
+    status_dropped: Text
     your_id: Text
     # Descriptions for the Telegram command menu (setMyCommands), one per command.
     commands: dict[str, Text]

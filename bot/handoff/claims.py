@@ -8,11 +8,15 @@ the replies and edits the cards it returns.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot
+from telegram.constants import MessageLimit
+from telegram.error import TelegramError
 
 from bot.clock import shown
 from bot.content.bundle import Content
@@ -33,8 +37,12 @@ __all__ = [
     "contact_chats",
     "decline",
     "press",
+    "show_on_cards",
     "updated_cards",
 ]
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +168,28 @@ async def updated_cards(
             return "", []
         text = render(content, facts(lead), note=note, actions=False).text
         return text, await repo.sent_cards(db, lead_id)
+
+
+async def show_on_cards(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    content: Content,
+    lead_id: int,
+    note: str,
+) -> int:
+    """Edit every Telegram card of the lead to show ``note`` and drop its buttons; how many
+    were edited (a card too old to edit stays as it was)."""
+    text, cards = await updated_cards(sessionmaker, content, lead_id, note)
+    edited = 0
+    for chat_id, message_id in cards:
+        try:
+            await bot.edit_message_text(
+                text[: MessageLimit.MAX_TEXT_LENGTH],
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=None,
+            )
+            edited += 1
+        except TelegramError as exc:
+            log.info("card %s not updated (%s)", message_id, type(exc).__name__)
+    return edited

@@ -19,6 +19,13 @@ __all__ = ["Cluster", "FunnelStep", "funnel", "lead_times", "render_funnel", "un
 
 AUDIENCES = ("student", "werkende", "werkgever")
 EVERYTHING = Period()
+# A lead that was claimed stays counted as claimed while it is followed up.
+CLAIMED = (
+    LeadStatus.CLAIMED,
+    LeadStatus.IN_CONVERSATION,
+    LeadStatus.ENROLLED,
+    LeadStatus.DROPPED,
+)
 
 
 @dataclass(frozen=True)
@@ -67,12 +74,9 @@ async def funnel(db: AsyncSession, period: Period = EVERYTHING) -> list[FunnelSt
         await _events(db, "consent_given", period),
         await _events(db, "lead_confirmed", period),
         await _leads(
-            db,
-            "delivered",
-            (LeadStatus.DELIVERED, LeadStatus.CLAIMED, LeadStatus.DECLINED),
-            period,
+            db, "delivered", (LeadStatus.DELIVERED, LeadStatus.DECLINED, *CLAIMED), period
         ),
-        await _leads(db, "claimed", (LeadStatus.CLAIMED,), period),
+        await _leads(db, "claimed", CLAIMED, period),
     ]
     return steps
 

@@ -28,6 +28,8 @@ __all__ = [
     "DashboardLinkRow",
     "EnumText",
     "EventRow",
+    "LeadHistoryRow",
+    "LeadNoteRow",
     "LeadRow",
     "LeadStatus",
     "OutboxKind",
@@ -51,6 +53,10 @@ class LeadStatus(StrEnum):
     DECLINED = "declined"
     UNDELIVERABLE = "undeliverable"
     ERASED = "erased"
+    # Follow-up after a claim, set by the contact person (or programme staff) in the dashboard.
+    IN_CONVERSATION = "in_conversation"
+    ENROLLED = "enrolled"
+    DROPPED = "dropped"
 
 
 class OutboxStatus(StrEnum):
@@ -266,3 +272,29 @@ class DashboardLinkRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class LeadNoteRow(Base):
+    """A note staff keep on a lead: never shown to the user, erased with the lead."""
+
+    __tablename__ = "lead_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(String(1000))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class LeadHistoryRow(Base):
+    """One status change of a lead: who, when, from, to, and why (a drop-out's reason)."""
+
+    __tablename__ = "lead_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

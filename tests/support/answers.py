@@ -14,3 +14,15 @@ AVANS = [
     "c:aanbod:ja",
     "c:toestemming:ja",
 ]
+# A student of 18-20 with mbo 4, Associate Degree in ICT in Gelderland, with a workplace, up
+# to the consent (after "menu:student"): routed to the programme team.
+STUDENT = [
+    "c:leeftijd:18_20",
+    "c:diploma:mbo4",
+    "c:niveau:ad",
+    "c:richting:ict",
+    "c:provincie:gelderland",
+    "c:werkplek:mkb",
+    "c:aanbod:ja",
+    "c:toestemming:ja",
+]

@@ -28,13 +28,16 @@ import yaml
 from bot.app import App
 from bot.clock import local, shown
 from bot.content.models import LEAD_STATUSES
+from bot.handoff import followup
 from bot.handoff.access import Access, access_for, new_link, redeem
+from bot.handoff.claims import show_on_cards
 from bot.knowledge.text import clean_input, fill
 from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_csv, export_xlsx, table
 from bot.staff.period import Period, PeriodError, parse_period
 from bot.staff.stats import AUDIENCES, funnel, lead_times, unanswered_clusters
 from bot.store import repo
+from bot.store.models import LeadStatus
 
 __all__ = ["COOKIE", "SESSION_HOURS", "link_for", "make_web_app", "new_login_link", "serve"]
 
@@ -422,6 +425,8 @@ class LeadHandler(_Private):
                 self.page("message.html", message=self.t("not_found"))
                 return
             deliveries = (await repo.deliveries_of(db, [lead.id]))[lead.id]
+            kept_notes = await followup.notes(db, lead.id)
+            changes = await followup.history(db, lead.id)
             repo.add_audit(db, "lead_viewed", "dashboard", f"ref={lead.ref}", self.app.clock())
         flow = content.flows.get(lead.flow)
         answers = []
@@ -443,9 +448,25 @@ class LeadHandler(_Private):
             if lead.claimed_by
             else ""
         )
+        labels = content.messages.staff_lead_status
         self.page(
             "lead.html",
             lead=lead,
+            notice=self.t(self.get_query_argument("done", "")[:30])
+            if self.get_query_argument("done", "")[:30] in DONE
+            else "",
+            choices=[(str(s), labels[s].get(self.lang)) for s in followup.FOLLOW_UP],
+            notes=[(shown(n.at), n.author, n.text) for n in kept_notes],
+            changes=[
+                (
+                    shown(c.at),
+                    c.author,
+                    labels[c.from_status].get(self.lang) if c.from_status in labels else "",
+                    labels[c.to_status].get(self.lang) if c.to_status in labels else "",
+                    c.reason,
+                )
+                for c in changes
+            ],
             created=shown(lead.created_at),
             audience=flow.title.get(self.lang) if flow else lead.flow,
             pilot=(
@@ -459,6 +480,87 @@ class LeadHandler(_Private):
             deliveries=lines,
             claimed=claimed,
         )
+
+
+DONE = (
+    "done",
+    "same",
+    "claimed_by_other",
+    "claim_first",
+    "reason_needed",
+    "note_added",
+    "note_empty",
+)
+
+
+class _LeadAction(_Private):
+    """A POST on one lead (status, note): only for those who may see it; back to its page."""
+
+    async def lead_for(self, db: Any, ref: str) -> Any:
+        access: Access = self.current_user
+        lead = await repo.lead_by_ref(db, ref[:40], for_update=True)
+        if (
+            lead is None
+            or lead.status == "erased"
+            or (access.pilots is not None and lead.pilot not in access.pilots)
+        ):
+            raise tornado.web.HTTPError(HTTPStatus.NOT_FOUND)
+        return lead
+
+    def author(self) -> str:
+        """How a change is signed: the contact person's name, or the programme team."""
+        access: Access = self.current_user
+        if access.staff:
+            return "Programmateam"
+        return next(
+            (
+                person.name
+                for people in self.app.contacts.values()
+                for person in people
+                if person.telegram_chat_id == access.telegram_id
+            ),
+            "Contactpersoon",
+        )
+
+    def back(self, ref: str, done: str) -> None:
+        self.redirect(f"/lead/{ref}?done={done}", status=HTTPStatus.SEE_OTHER)
+
+
+class StatusHandler(_LeadAction):
+    """POST /lead/REF/status: claim, follow up, drop out (with a reason) or hand back."""
+
+    async def post(self, ref: str) -> None:
+        wanted = self.get_body_argument("to", "")
+        if wanted not in {str(s) for s in followup.FOLLOW_UP}:
+            raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST)
+        to, author, now = LeadStatus(wanted), self.author(), self.app.clock()
+        reason = self.get_body_argument("reason", "")[:200]
+        async with self.app.db() as db, db.begin():
+            lead = await self.lead_for(db, ref)
+            change = await followup.change_status(
+                db, self.app.content, self.app.contacts, lead, to, author, now, reason
+            )
+        if change.outcome == "done" and self.app.bot is not None:
+            # The contact persons' cards in Telegram show it too, as after a button press.
+            note = followup.card_note(self.app.content, to, author, now, reason)
+            await show_on_cards(self.app.bot, self.app.db, self.app.content, lead.id, note)
+        self.back(ref, change.outcome)
+
+
+class NoteHandler(_LeadAction):
+    """POST /lead/REF/note: a note for staff only."""
+
+    async def post(self, ref: str) -> None:
+        async with self.app.db() as db, db.begin():
+            lead = await self.lead_for(db, ref)
+            kept = await followup.add_note(
+                db,
+                lead,
+                self.author(),
+                self.get_body_argument("text", "")[:2000],
+                self.app.clock(),
+            )
+        self.back(ref, "note_added" if kept else "note_empty")
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
@@ -481,6 +583,8 @@ def make_web_app(app: App) -> tornado.web.Application:
             (r"/login", LoginHandler, {"shared": shared}),
             (r"/logout", LogoutHandler, {"shared": shared}),
             (r"/lead/([A-Za-z0-9-]{1,40})", LeadHandler, {"shared": shared}),
+            (r"/lead/([A-Za-z0-9-]{1,40})/status", StatusHandler, {"shared": shared}),
+            (r"/lead/([A-Za-z0-9-]{1,40})/note", NoteHandler, {"shared": shared}),
             (r"/export", ExportHandler, {"shared": shared}),
             (r"/stats", StatsHandler, {"shared": shared}),
             (r"/stats.png", StatsPictureHandler, {"shared": shared}),

@@ -6,12 +6,10 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.constants import MessageLimit
-from telegram.error import TelegramError
 
 from bot.adapters.telegram.context import Context
 from bot.adapters.telegram.sending import answer_quietly, retire_keyboard
-from bot.handoff.claims import press, updated_cards
+from bot.handoff.claims import press, show_on_cards
 
 __all__ = ["on_card_button"]
 
@@ -37,16 +35,6 @@ async def on_card_button(update: Update, context: Context) -> None:
         if outcome.retire and query.message is not None:
             await retire_keyboard(query, query.data)
         if outcome.lead_id is not None and outcome.note is not None:
-            text, cards = await updated_cards(app.db, app.content, outcome.lead_id, outcome.note)
-            for chat_id, message_id in cards:
-                try:
-                    await context.bot.edit_message_text(
-                        text[: MessageLimit.MAX_TEXT_LENGTH],
-                        chat_id=chat_id,
-                        message_id=message_id,
-                        reply_markup=None,
-                    )
-                except TelegramError as exc:
-                    log.info("card %s not updated (%s)", message_id, type(exc).__name__)
+            await show_on_cards(context.bot, app.db, app.content, outcome.lead_id, outcome.note)
     finally:
         await answer_quietly(query)
