@@ -212,7 +212,9 @@ def browser(dashboard: Dashboard) -> Iterator[Any]:
         },
     )
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(60)
+    # A loaded machine may render a page a moment after the navigation reports done.
+    driver.implicitly_wait(2)
     try:
         yield driver
     finally:
@@ -241,7 +243,7 @@ def _go(driver: Any, element: Any) -> None:
 def _wait(driver: Any, until: Any) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 15).until(until)
+    WebDriverWait(driver, 30).until(until)
 
 
 def _rows(driver: Any) -> list[str]:
@@ -363,7 +365,7 @@ def _download(dashboard: Dashboard, driver: Any, link_id: str, suffix: str) -> P
     for old in dashboard.downloads.iterdir():
         old.unlink()
     driver.find_element(By.ID, link_id).click()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         done = [p for p in dashboard.downloads.iterdir() if p.suffix == suffix]
         if done:
@@ -525,3 +527,30 @@ def test_a_contact_person_claims_follows_up_and_keeps_notes(
         return count
 
     assert asyncio.run(left()) == 0
+
+
+def test_programme_staff_erase_a_person_after_confirming(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    """As `mkbroute erase REF`, with a confirmation step; contact persons cannot."""
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    find = driver.find_element
+    ref = dashboard.refs["student"]
+    _login(driver, dashboard.link(ANOUK))
+    driver.get(f"{dashboard.url}/lead/{ref}/wissen")
+    assert "Sam de Vries" not in driver.page_source and not driver.find_elements(By.ID, "erase")
+    _login(driver, dashboard.link(ADMIN))
+    driver.get(f"{dashboard.url}/lead/{ref}")
+    _go(driver, find(By.ID, "erase-link"))
+    assert "niet ongedaan" in find(By.ID, "warning").text
+    _go(driver, find(By.ID, "cancel"))
+    assert find(By.ID, "ref").text == ref  # nothing happened
+    _go(driver, find(By.ID, "erase-link"))
+    _go(driver, find(By.ID, "erase"))
+    assert f"{ref} is gewist" in find(By.ID, "message").text
+    driver.get(dashboard.url + "/")
+    assert ref not in _rows(driver)
+    listed = mkbroute(dashboard.data, "lead", ref, **dashboard.env)
+    assert "Sam de Vries" not in listed.stdout

@@ -32,11 +32,13 @@ from bot.handoff import followup
 from bot.handoff.access import Access, access_for, new_link, redeem
 from bot.handoff.claims import show_on_cards
 from bot.knowledge.text import clean_input, fill
+from bot.privacy import erase_user
 from bot.staff.chart import leads_per_week, stats_png
 from bot.staff.export import export_csv, export_xlsx, table
 from bot.staff.period import Period, PeriodError, parse_period
 from bot.staff.stats import AUDIENCES, funnel, lead_times, unanswered_clusters
 from bot.store import repo
+from bot.store.db import wipe_wal
 from bot.store.models import LeadStatus
 
 __all__ = ["COOKIE", "SESSION_HOURS", "link_for", "make_web_app", "new_login_link", "serve"]
@@ -563,6 +565,33 @@ class NoteHandler(_LeadAction):
         self.back(ref, "note_added" if kept else "note_empty")
 
 
+class EraseHandler(_LeadAction):
+    """GET /lead/REF/wissen asks for confirmation; its POST erases the person behind the lead,
+    as `mkbroute erase REF` does (programme staff only)."""
+
+    async def get(self, ref: str) -> None:
+        if not self.current_user.staff:
+            raise tornado.web.HTTPError(HTTPStatus.NOT_FOUND)
+        async with self.app.db() as db:
+            lead = await self.lead_for(db, ref)
+        self.page("erase.html", ref=lead.ref)
+
+    async def post(self, ref: str) -> None:
+        if not self.current_user.staff:
+            raise tornado.web.HTTPError(HTTPStatus.NOT_FOUND)
+        async with self.app.db() as db, db.begin():
+            lead = await self.lead_for(db, ref)
+            erased = await erase_user(
+                db, self.app.content, lead.user_key, self.app.clock(), actor="staff"
+            )
+        await wipe_wal(self.app.engine)
+        told = ", ".join(dict.fromkeys([*erased.delivered_to, *erased.maybe_to]))
+        self.page(
+            "message.html",
+            message=self.t("erased", ref=ref, told=told or self.t("nobody")),
+        )
+
+
 def _log_request(handler: tornado.web.RequestHandler) -> None:
     """Method, path and status only: the query string of /login holds a login token."""
     log.info("%s %s %d", handler.request.method, handler.request.path, handler.get_status())
@@ -585,6 +614,7 @@ def make_web_app(app: App) -> tornado.web.Application:
             (r"/lead/([A-Za-z0-9-]{1,40})", LeadHandler, {"shared": shared}),
             (r"/lead/([A-Za-z0-9-]{1,40})/status", StatusHandler, {"shared": shared}),
             (r"/lead/([A-Za-z0-9-]{1,40})/note", NoteHandler, {"shared": shared}),
+            (r"/lead/([A-Za-z0-9-]{1,40})/wissen", EraseHandler, {"shared": shared}),
             (r"/export", ExportHandler, {"shared": shared}),
             (r"/stats", StatsHandler, {"shared": shared}),
             (r"/stats.png", StatsPictureHandler, {"shared": shared}),
