@@ -17,7 +17,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handoff.contacts import Contact
-from bot.store.models import DashboardLinkRow
+from bot.store.models import DashboardLinkRow, LeadRow, LeadStatus
 
 __all__ = ["LINK_MINUTES", "Access", "access_for", "new_link", "redeem"]
 
@@ -30,10 +30,17 @@ class Access:
 
     telegram_id: int
     pilots: frozenset[str] | None
+    name: str | None = None  # a contact person's name from the contacts file
 
     @property
     def staff(self) -> bool:
         return self.pilots is None
+
+    def may_see(self, lead: LeadRow) -> bool:
+        """The one rule for every page and action: not erased, and of this person's pilots."""
+        return lead.status != LeadStatus.ERASED and (
+            self.pilots is None or lead.pilot in self.pilots
+        )
 
 
 def access_for(
@@ -44,13 +51,15 @@ def access_for(
     """Programme staff, a contact person of some pilots, or nobody (None)."""
     if telegram_id in admin_ids:
         return Access(telegram_id, None)
-    pilots = frozenset(
-        pilot
+    mine = [
+        (pilot, person.name)
         for pilot, people in contacts.items()
         for person in people
         if person.telegram_chat_id == telegram_id
-    )
-    return Access(telegram_id, pilots) if pilots else None
+    ]
+    if not mine:
+        return None
+    return Access(telegram_id, frozenset(pilot for pilot, _ in mine), mine[0][1])
 
 
 def _hash(token: str) -> str:

@@ -417,12 +417,7 @@ class LeadHandler(_Private):
         content = self.app.content
         async with self.app.db() as db, db.begin():
             lead = await repo.lead_by_ref(db, ref[:40])
-            allowed = (
-                lead is not None
-                and lead.status != "erased"
-                and (access.pilots is None or lead.pilot in access.pilots)
-            )
-            if lead is None or not allowed:
+            if lead is None or not access.may_see(lead):
                 self.set_status(HTTPStatus.NOT_FOUND)
                 self.page("message.html", message=self.t("not_found"))
                 return
@@ -501,28 +496,14 @@ class _LeadAction(_Private):
     async def lead_for(self, db: Any, ref: str) -> Any:
         access: Access = self.current_user
         lead = await repo.lead_by_ref(db, ref[:40], for_update=True)
-        if (
-            lead is None
-            or lead.status == "erased"
-            or (access.pilots is not None and lead.pilot not in access.pilots)
-        ):
+        if lead is None or not access.may_see(lead):
             raise tornado.web.HTTPError(HTTPStatus.NOT_FOUND)
         return lead
 
     def author(self) -> str:
         """How a change is signed: the contact person's name, or the programme team."""
         access: Access = self.current_user
-        if access.staff:
-            return "Programmateam"
-        return next(
-            (
-                person.name
-                for people in self.app.contacts.values()
-                for person in people
-                if person.telegram_chat_id == access.telegram_id
-            ),
-            "Contactpersoon",
-        )
+        return access.name or "Programmateam"
 
     def back(self, ref: str, done: str) -> None:
         self.redirect(f"/lead/{ref}?done={done}", status=HTTPStatus.SEE_OTHER)
