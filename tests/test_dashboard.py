@@ -232,12 +232,23 @@ def _login(driver: Any, link: str) -> None:
 def _go(driver: Any, element: Any) -> None:
     """Click a link or a submit button and wait until the next page has replaced this one
     (a click returns before a form's navigation is done)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
 
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    _wait(driver, expected_conditions.staleness_of(page))
+
+    def replaced(_: Any) -> bool:
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            # Stale, or Chrome's "node does not belong to the document" in mid-navigation:
+            # either way the old page is gone.
+            return True
+        return False
+
+    _wait(driver, replaced)
+    _wait(driver, lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def _wait(driver: Any, until: Any) -> None:
