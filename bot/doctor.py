@@ -421,6 +421,22 @@ def check_webhook(settings: Settings) -> Check:
             f"MKBROUTE_WEBHOOK_URL {url}: het pad /healthz is voor de gezondheidscheck",
             f"MKBROUTE_WEBHOOK_URL {url}: the path /healthz is taken by the health check",
         )
+    if settings.dashboard_mount:
+        if problem := settings.dashboard_mount_problem():
+            return Check(
+                "webhook",
+                "error",
+                f"MKBROUTE_DASHBOARD_MOUNT staat aan, maar (Engelse uitleg): {problem}",
+                f"MKBROUTE_DASHBOARD_MOUNT is on, but {problem}",
+            )
+        return Check(
+            "webhook",
+            "ok",
+            f"{url}, met geheim; updates op pad {settings.webhook_path}, het dashboard op "
+            f"{settings.dashboard_path}",
+            f"{url}, with a secret; updates at path {settings.webhook_path}, the dashboard "
+            f"at {settings.dashboard_path}",
+        )
     return Check(
         "webhook",
         "ok",

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     dashboard_listen: str = "127.0.0.1"
     dashboard_port: int = Field(default=8090, ge=1, le=65535)
     dashboard_secret: SecretStr | None = None
+    # Serve the dashboard inside `mkbroute webhook` too, under the path of dashboard_url.
+    dashboard_mount: bool = False
     # Per-user flood control: a burst, then this many messages a minute.
     flood_burst: int = Field(default=8, ge=1, le=1000)
     flood_per_minute: int = Field(default=40, ge=1, le=6000)
@@ -216,6 +218,33 @@ class Settings(BaseSettings):
         import urllib.parse
 
         return urllib.parse.urlsplit(self.webhook_url or "").path.rstrip("/") or "/"
+
+    @property
+    def dashboard_path(self) -> str:
+        """The dashboard's path prefix: its public URL's own path, "" when it has none."""
+        import urllib.parse
+
+        return urllib.parse.urlsplit(self.dashboard_url or "").path.rstrip("/")
+
+    def dashboard_mount_problem(self) -> str | None:
+        """Why the dashboard cannot be mounted in the webhook server, or None when it can."""
+        if self.dashboard_secret is None:
+            return "MKBROUTE_DASHBOARD_SECRET is not set (32+ characters, `openssl rand -hex 32`)"
+        path = self.dashboard_path
+        if not path:
+            return (
+                "MKBROUTE_DASHBOARD_URL needs a path of its own on the webhook's address, "
+                "e.g. https://bot.example.org/dashboard"
+            )
+        hook = self.webhook_path
+        if hook == path or hook.startswith(path + "/") or path.startswith(hook + "/"):
+            return (
+                f"the dashboard path {path} and the webhook path {hook} overlap: give "
+                "each its own, e.g. /telegram and /dashboard"
+            )
+        if path == "/healthz" or path.startswith("/healthz/"):
+            return "the dashboard path must not be /healthz (the health check lives there)"
+        return None
 
     @property
     def thresholds(self) -> Thresholds:

@@ -4,6 +4,7 @@ one-time link, who sees what, filters, a lead in full, language, logout (issue 1
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import socket
@@ -21,6 +22,19 @@ from bot.handoff.access import new_link, redeem
 from bot.store.db import create_engine, make_sessionmaker, upgrade_schema
 from tests.conftest import chat_jsonl, cli_env, mkbroute
 from tests.support.answers import AVANS, STUDENT
+from tests.support.botapi import FakeBotAPI
+from tests.test_telegram_e2e import (
+    GOOD,
+    USER,
+    WEBHOOK_SECRET,
+    free_port,
+    post,
+    read_log,
+    start_bot,
+    start_webhook,
+    stop_bot,
+    wait_text,
+)
 
 ADMIN, ANOUK, STRANGER = 4242, 9001, 5555
 SECRET = "d" * 40
@@ -104,12 +118,6 @@ async def test_the_overview_queries_on_sqlite_and_postgresql(db_url: str) -> Non
     await engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Dashboard:
     data: Path
@@ -145,7 +153,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     data = tmp_path_factory.mktemp("dashboard")
     contacts = data / "contacts.yaml"
     contacts.write_text(CONTACTS, encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = {
         "MKBROUTE_ADMIN_IDS": str(ADMIN),
         "MKBROUTE_CONTACTS_FILE": str(contacts),
@@ -358,6 +366,65 @@ def test_a_contact_person_sees_only_their_own_pilots_leads(
     assert "Sam de Vries" not in driver.page_source
 
 
+def _as(driver: Any, url: str, form: dict[str, str] | None = None) -> tuple[int, str]:
+    """GET, or POST a form, with the browser's session and XSRF cookies, as a crafted request
+    would (the pages offer no such link or form): the status and the body."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    cookies = {c["name"]: c["value"] for c in driver.get_cookies()}
+    body = None
+    if form is not None:
+        body = urllib.parse.urlencode({**form, "_xsrf": cookies["_xsrf"]}).encode()
+    request = urllib.request.Request(
+        url, data=body, headers={"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), response.read().decode("utf-8-sig")
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return int(refused.code), refused.read().decode("utf-8")
+
+
+def test_a_contact_cannot_change_note_or_export_another_pilots_lead(
+    dashboard: Dashboard, browser: Any
+) -> None:
+    """Issue 18: a contact of pilot A gets 404 for a lead of pilot B in the status change and
+    the note, even with a valid session and XSRF token, and B's lead is not in A's export."""
+    import csv
+    import io
+
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    other = dashboard.refs["student"]
+    _login(driver, dashboard.link(ANOUK))
+    driver.get(f"{dashboard.url}/")  # the XSRF cookie is set by a page with a form
+    for path, fields in (
+        ("status", {"to": "claimed", "reason": ""}),
+        ("note", {"note": "ik pak deze"}),
+        ("wissen", {}),
+    ):
+        status, page = _as(driver, f"{dashboard.url}/lead/{other}/{path}", fields)
+        assert status == 404, (path, status)
+        assert "Sam de Vries" not in page
+    # B's person is not found in A's overview, nor in A's export of that search.
+    driver.get(f"{dashboard.url}/?q=Sam")
+    assert _rows(driver) == []
+    status, data = _as(driver, f"{dashboard.url}/export?q=Sam&format=csv")
+    rows = list(csv.reader(io.StringIO(data), delimiter=";"))
+    assert status == 200 and len(rows) == 1 and rows[0][0] == "Referentie"
+    status, data = _as(driver, f"{dashboard.url}/export?format=csv")
+    assert other not in data and dashboard.refs["avans"] in data
+    # The programme team sees B's lead untouched: still waiting, no note.
+    _login(driver, dashboard.link(ADMIN))
+    driver.get(f"{dashboard.url}/lead/{other}")
+    assert driver.find_element(By.ID, "lead-status").text == "in de wachtrij"
+    assert "ik pak deze" not in driver.page_source
+
+
 def test_nobody_else_gets_a_link_and_the_dashboard_needs_its_secret(
     dashboard: Dashboard, tmp_path: Path
 ) -> None:
@@ -565,3 +632,72 @@ def test_programme_staff_erase_a_person_after_confirming(
     assert ref not in _rows(driver)
     listed = mkbroute(dashboard.data, "lead", ref, **dashboard.env)
     assert "Sam de Vries" not in listed.stdout
+
+
+def test_the_dashboard_mounted_in_the_webhook_server(
+    api: FakeBotAPI, browser: Any, tmp_path: Path
+) -> None:
+    """Issue 18: `mkbroute webhook` with MKBROUTE_DASHBOARD_MOUNT serves the dashboard under
+    the path of MKBROUTE_DASHBOARD_URL beside Telegram's webhook and /healthz: every link,
+    form, picture and stylesheet stays under that path, and the webhook still answers."""
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    find = driver.find_element
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text(CONTACTS, encoding="utf-8")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/beheer/dashboard"
+    env = {
+        "MKBROUTE_ADMIN_IDS": str(ADMIN),
+        "MKBROUTE_CONTACTS_FILE": str(contacts),
+        "MKBROUTE_DASHBOARD_SECRET": SECRET,
+        "MKBROUTE_DASHBOARD_URL": base,
+        "MKBROUTE_DASHBOARD_MOUNT": "true",
+    }
+    ref = _lead(tmp_path, "a", AVANS, "Bakker Bouw", env)
+
+    # Without a path of its own the dashboard would cover the webhook: refused at start.
+    clash = start_bot(
+        api,
+        tmp_path,
+        "webhook",
+        **{**env, "MKBROUTE_DASHBOARD_URL": f"http://127.0.0.1:{port}"},
+        MKBROUTE_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
+        MKBROUTE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    assert clash.wait(timeout=60) != 0
+    assert "MKBROUTE_DASHBOARD_URL needs a path" in read_log(clash)
+
+    proc, url, _ = start_webhook(api, tmp_path, port=port, **env)
+    try:
+        link = mkbroute(tmp_path, "dashboard", "link", str(ADMIN), **env).stdout.splitlines()[0]
+        assert link.startswith(f"{base}/login?t=")
+        _login(driver, link)
+        assert driver.current_url == f"{base}/"
+        assert _rows(driver) == [ref]
+        assert driver.execute_script("return document.styleSheets[0].cssRules.length") > 0
+        outside = driver.execute_script(
+            "return [...document.querySelectorAll('a[href], form[action]')]"
+            ".map(e => e.href || e.action).filter(u => !u.startsWith(arguments[0]))",
+            base + "/",
+        )
+        assert outside == []
+        _go(driver, find(By.LINK_TEXT, ref))
+        assert find(By.ID, "ref").text == ref
+        _go(driver, find(By.ID, "nav-stats"))
+        assert driver.execute_script("return document.getElementById('chart').naturalWidth")
+        _go(driver, find(By.ID, "logout"))
+        assert driver.current_url.startswith(f"{base}/login")
+        driver.get(base)  # without the slash: to the overview, which asks for a login
+        assert driver.current_url == f"{base}/login"
+
+        # Telegram's webhook and the health check beside it are unchanged.
+        update = {**api.state.message_update(USER, "/start"), "update_id": 9001}
+        assert post(url, json.dumps(update).encode(), GOOD) == 200
+        wait_text(api, USER, "Mkb-route", timeout=60)
+        assert post(f"http://127.0.0.1:{port}/healthz", b"", {}, method="GET") == 200
+    finally:
+        code, log = stop_bot(proc)
+    assert code == 0, log[-3000:]
+    assert link.split("t=", 1)[1] not in log

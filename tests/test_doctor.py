@@ -194,6 +194,32 @@ def test_webhook_settings_must_be_complete_and_https() -> None:
     assert status(webhook_url="https://bot.example.org/healthz", webhook_secret=secret) == "error"
 
 
+def test_a_dashboard_mounted_in_the_webhook_server_needs_a_path_of_its_own() -> None:
+    hook = {"webhook_url": "https://bot.example.org/telegram", "webhook_secret": "s3cret-value-0123456"}
+    mounted = {**hook, "dashboard_mount": True, "dashboard_secret": "k" * 32}
+
+    def check(url: str | None, **env: object) -> tuple[str, str]:
+        found = check_webhook(Settings(**{**mounted, "dashboard_url": url, **env}))  # type: ignore[arg-type]
+        return found.status, found.en
+
+    assert check("https://bot.example.org/dashboard") == (
+        "ok",
+        "https://bot.example.org/telegram, with a secret; updates at path /telegram, the "
+        "dashboard at /dashboard",
+    )
+    for url, why in (
+        (None, "needs a path of its own"),
+        ("https://bot.example.org/", "needs a path of its own"),
+        ("https://bot.example.org/telegram", "overlap"),
+        ("https://bot.example.org/telegram/beheer", "overlap"),
+        ("https://bot.example.org/healthz", "must not be /healthz"),
+    ):
+        status, said = check(url)
+        assert status == "error" and why in said, (url, said)
+    status, said = check("https://bot.example.org/dashboard", dashboard_secret=None)
+    assert status == "error" and "MKBROUTE_DASHBOARD_SECRET" in said
+
+
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A port on 127.0.0.1 that accepts connections and never says a word."""

@@ -238,13 +238,20 @@ GOOD = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": W
 
 
 def start_webhook(
-    api: FakeBotAPI, data: Path, path: str = "/telegram", listen: str | None = "127.0.0.1"
+    api: FakeBotAPI,
+    data: Path,
+    path: str = "/telegram",
+    listen: str | None = "127.0.0.1",
+    port: int | None = None,
+    **more: str,
 ) -> tuple[subprocess.Popen[str], str, int]:
-    """`mkbroute webhook` on a free port, registered and answering: (process, URL, port).
-    ``listen=None`` leaves the listen address at its default."""
-    port = free_port()
+    """`mkbroute webhook` on a free port (or ``port``), registered and answering: (process,
+    URL, port). ``listen=None`` leaves the listen address at its default; ``more`` is more
+    environment."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}{path}"
     env = {"MKBROUTE_WEBHOOK_LISTEN": listen} if listen else {}
+    env.update(more)
     proc = start_bot(
         api,
         data,

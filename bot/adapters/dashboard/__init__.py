@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import time
 from collections import deque
@@ -68,6 +69,7 @@ TEXTS = _texts()
 @dataclass
 class _Shared:
     app: App
+    base: str = ""  # the path prefix: "" at the root, "/dashboard" when mounted there
     failures: dict[str, deque[float]] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
 
@@ -116,10 +118,25 @@ class _Page(tornado.web.RequestHandler):
         return access_for(int(raw), self.app.settings.admin_ids, self.app.contacts)
 
     @property
+    def base(self) -> str:
+        return self.shared.base
+
+    @property
+    def cookie_path(self) -> str:
+        return self.base or "/"
+
+    @property
     def lang(self) -> str:
         asked = self.get_query_argument("lang", "")
         if asked in ("nl", "en"):
-            self.set_cookie("lang", asked, httponly=True, samesite="Lax", secure=self.https)
+            self.set_cookie(
+                "lang",
+                asked,
+                path=self.cookie_path,
+                httponly=True,
+                samesite="Lax",
+                secure=self.https,
+            )
             return asked
         saved = self.get_cookie("lang", "")
         return saved if saved in ("nl", "en") else self.app.settings.default_language
@@ -141,7 +158,9 @@ class _Page(tornado.web.RequestHandler):
                 if access.staff
                 else self.t("signed_in_contact", pilots=", ".join(sorted(access.pilots or ())))
             )
-        self.render(template, t=self.t, lang=self.lang, access=access, who=who, **values)
+        self.render(
+            template, t=self.t, lang=self.lang, access=access, who=who, base=self.base, **values
+        )
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         """The exception's type only: a page holds names and addresses."""
@@ -195,17 +214,18 @@ class LoginHandler(_Page):
             str(access.telegram_id),
             expires_days=None,
             max_age=SESSION_HOURS * 3600,
+            path=self.cookie_path,
             httponly=True,
             samesite="Lax",
             secure=self.https,
         )
-        self.redirect("/", status=HTTPStatus.SEE_OTHER)
+        self.redirect(f"{self.base}/", status=HTTPStatus.SEE_OTHER)
 
 
 class LogoutHandler(_Page):
     def post(self) -> None:
-        self.clear_cookie(COOKIE)
-        self.redirect("/login?bye=1", status=HTTPStatus.SEE_OTHER)
+        self.clear_cookie(COOKIE, path=self.cookie_path)
+        self.redirect(f"{self.base}/login?bye=1", status=HTTPStatus.SEE_OTHER)
 
 
 class _Private(_Page):
@@ -213,7 +233,7 @@ class _Private(_Page):
 
     def prepare(self) -> None:
         if self.current_user is None:
-            self.redirect("/login")
+            self.redirect(f"{self.base}/login")
 
 
 @dataclass(frozen=True)
@@ -318,10 +338,11 @@ class LeadsHandler(_Filtered):
                 "shown", first=str(first), last=str(first + len(rows) - 1), total=str(total)
             ),
             exports={
-                fmt: f"/export?{urlencode({**params, 'format': fmt})}" for fmt in ("csv", "xlsx")
+                fmt: f"{self.base}/export?{urlencode({**params, 'format': fmt})}"
+                for fmt in ("csv", "xlsx")
             },
-            previous=f"/?{urlencode({**params, 'page': page - 1})}" if page > 1 else "",
-            next_page=f"/?{urlencode({**params, 'page': page + 1})}"
+            previous=f"{self.base}/?{urlencode({**params, 'page': page - 1})}" if page > 1 else "",
+            next_page=f"{self.base}/?{urlencode({**params, 'page': page + 1})}"
             if page * PAGE < total
             else "",
         )
@@ -373,7 +394,7 @@ class StatsHandler(_Private):
             period=period,
             error=error,
             typed=typed,
-            picture=f"/stats.png?{urlencode({'periode': typed})}",
+            picture=f"{self.base}/stats.png?{urlencode({'periode': typed})}",
         )
 
     def period(self) -> tuple[Period, str]:
@@ -506,7 +527,7 @@ class _LeadAction(_Private):
         return access.name or "Programmateam"
 
     def back(self, ref: str, done: str) -> None:
-        self.redirect(f"/lead/{ref}?done={done}", status=HTTPStatus.SEE_OTHER)
+        self.redirect(f"{self.base}/lead/{ref}?done={done}", status=HTTPStatus.SEE_OTHER)
 
 
 class StatusHandler(_LeadAction):
@@ -579,33 +600,46 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def make_web_app(app: App) -> tornado.web.Application:
+    """The dashboard's pages under the path of ``MKBROUTE_DASHBOARD_URL`` ("" at the root)."""
     secret = app.settings.dashboard_secret
     if secret is None:
         raise SystemExit(
             "MKBROUTE_DASHBOARD_SECRET is not set: 32 or more random characters sign the "
             "dashboard's sessions (e.g. `openssl rand -hex 32`)."
         )
-    shared = _Shared(app)
+    base = app.settings.dashboard_path
+    shared = {"shared": _Shared(app, base=base)}
     https = (app.settings.dashboard_url or "").startswith("https://")
+    ref = r"/lead/([A-Za-z0-9-]{1,40})"
+    pages: list[tuple[str, type[tornado.web.RequestHandler]]] = [
+        ("/", LeadsHandler),
+        ("/login", LoginHandler),
+        ("/logout", LogoutHandler),
+        (ref, LeadHandler),
+        (ref + "/status", StatusHandler),
+        (ref + "/note", NoteHandler),
+        (ref + "/wissen", EraseHandler),
+        ("/export", ExportHandler),
+        ("/stats", StatsHandler),
+        (r"/stats\.png", StatsPictureHandler),
+        ("/onbeantwoord", UnansweredHandler),
+    ]
+    rules: list[Any] = [(re.escape(base) + path, handler, shared) for path, handler in pages]
+    if base:
+        rules.append((re.escape(base), tornado.web.RedirectHandler, {"url": f"{base}/"}))
     return tornado.web.Application(
-        [
-            (r"/", LeadsHandler, {"shared": shared}),
-            (r"/login", LoginHandler, {"shared": shared}),
-            (r"/logout", LogoutHandler, {"shared": shared}),
-            (r"/lead/([A-Za-z0-9-]{1,40})", LeadHandler, {"shared": shared}),
-            (r"/lead/([A-Za-z0-9-]{1,40})/status", StatusHandler, {"shared": shared}),
-            (r"/lead/([A-Za-z0-9-]{1,40})/note", NoteHandler, {"shared": shared}),
-            (r"/lead/([A-Za-z0-9-]{1,40})/wissen", EraseHandler, {"shared": shared}),
-            (r"/export", ExportHandler, {"shared": shared}),
-            (r"/stats", StatsHandler, {"shared": shared}),
-            (r"/stats.png", StatsPictureHandler, {"shared": shared}),
-            (r"/onbeantwoord", UnansweredHandler, {"shared": shared}),
-        ],
+        rules,
         cookie_secret=secret.get_secret_value(),
         xsrf_cookies=True,
-        xsrf_cookie_kwargs={"httponly": True, "samesite": "Strict", "secure": https},
+        xsrf_cookie_kwargs={
+            "httponly": True,
+            "samesite": "Strict",
+            "secure": https,
+            "path": base or "/",
+        },
         template_path=str(HERE / "templates"),
         static_path=str(HERE / "static"),
+        static_url_prefix=f"{base}/static/",
         log_function=_log_request,
     )
 

@@ -163,6 +163,8 @@ def run_webhook(settings: Settings, content: Content) -> None:
             "Webhook mode needs MKBROUTE_WEBHOOK_URL (the public https address) and "
             "MKBROUTE_WEBHOOK_SECRET (1-256 letters, digits, _ or -); refusing to start without."
         )
+    if settings.dashboard_mount and (problem := settings.dashboard_mount_problem()):
+        raise SystemExit(f"MKBROUTE_DASHBOARD_MOUNT is on, but {problem}.")
     from bot.adapters.telegram.webhook import serve
 
     application = build_application(settings, content, polling=False)

@@ -23,10 +23,12 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.iostream
+import tornado.routing
 import tornado.web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 
+from bot.adapters.dashboard import make_web_app
 from bot.adapters.telegram.context import BotData, TelegramApp
 from bot.handoff.outbox import SENDER_PREFIX
 from bot.runtime import WriteHealth
@@ -228,6 +230,23 @@ class _WebApp(tornado.web.Application):
         """Our own logging: tornado's access log would print the secret-bearing path."""
 
 
+def _routes(shared: _Shared, route: str, settings: Settings) -> list[Any]:
+    """Health, the webhook and, when mounted, the dashboard under its own path."""
+    rules: list[Any] = [
+        (r"/healthz", HealthHandler, {"shared": shared}),
+        (r"/healthz/delivery", HealthHandler, {"shared": shared}),
+        (route, UpdateHandler, {"shared": shared}),
+    ]
+    if settings.dashboard_mount and shared.data.app is not None:
+        pattern = re.escape(settings.dashboard_path) + r"(/.*)?"
+        rules.append(
+            tornado.routing.Rule(
+                tornado.routing.PathMatches(pattern), make_web_app(shared.data.app)
+            )
+        )
+    return rules
+
+
 async def serve(
     app: TelegramApp,
     settings: Settings,
@@ -244,24 +263,19 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     shared = _Shared(app, secret)
-    web = _WebApp(
-        [
-            (r"/healthz", HealthHandler, {"shared": shared}),
-            (r"/healthz/delivery", HealthHandler, {"shared": shared}),
-            (route, UpdateHandler, {"shared": shared}),
-        ]
-    )
-    server = _CappedServer(
-        web,
-        max_body_size=MAX_BODY,
-        max_header_size=MAX_HEADER,
-        idle_connection_timeout=HEADER_TIMEOUT,
-        body_timeout=BODY_TIMEOUT,
-    )
     await app.initialize()
     try:
         if app.post_init is not None:
             await app.post_init(app)
+        server = _CappedServer(
+            _WebApp(_routes(shared, route, settings)),
+            max_body_size=MAX_BODY,
+            max_header_size=MAX_HEADER,
+            idle_connection_timeout=HEADER_TIMEOUT,
+            body_timeout=BODY_TIMEOUT,
+            # Behind the proxy, the dashboard's login rate limit needs the client's address.
+            xheaders=settings.dashboard_mount,
+        )
         server.listen(settings.webhook_port, address=settings.webhook_listen)
         await app.bot.set_webhook(
             settings.webhook_url,
