@@ -195,7 +195,10 @@ def test_webhook_settings_must_be_complete_and_https() -> None:
 
 
 def test_a_dashboard_mounted_in_the_webhook_server_needs_a_path_of_its_own() -> None:
-    hook = {"webhook_url": "https://bot.example.org/telegram", "webhook_secret": "s3cret-value-0123456"}
+    hook = {
+        "webhook_url": "https://bot.example.org/telegram",
+        "webhook_secret": "s3cret-value-0123456",
+    }
     mounted = {**hook, "dashboard_mount": True, "dashboard_secret": "k" * 32}
 
     def check(url: str | None, **env: object) -> tuple[str, str]:
