@@ -7,9 +7,8 @@ Run from the repository root (the baselines need the ``bench`` extra):
     python -m benchmarks.knowledge --calibrate     # grid-search thresholds on the tuning sets
 
 All systems run on the same data in the same process. Thresholds (ours and the baselines'
-out-of-scope cut-off) are calibrated on the tuning sets ``knowledge_dev.yaml`` and
-``knowledge_eval.yaml`` only; the frozen ``knowledge_heldout.yaml`` (written without looking at
-the entries' examples) is only measured.
+out-of-scope cut-off) are calibrated on the tuning sets (:data:`TUNING`) only; the frozen
+``knowledge_heldout.yaml`` (written without looking at the entries' examples) is only measured.
 """
 
 from __future__ import annotations
@@ -31,6 +30,8 @@ from bot.knowledge.text import fold
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+# The sets the thresholds are calibrated on; knowledge_heldout.yaml is never among them.
+TUNING = ("knowledge_dev.yaml", "knowledge_eval.yaml", "knowledge_dev2.yaml")
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def shown(
     for item in items:
         found = index.decide(cache[item.q] if cache is not None else index.rank(item.q))
         first = found.ids[0] if found.status in ("answer", "likely") else None
-        offered = {"likely": found.ids[1:], "ambiguous": found.ids}.get(found.status, ())
+        offered = found.ids[1:] if found.status == "likely" else found.ids
         if not item.id:
             oos_shown += first is not None
             continue
@@ -307,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     data = real_data()
-    tuning = load_items("knowledge_dev.yaml") + load_items("knowledge_eval.yaml")
+    tuning = [item for name in TUNING for item in load_items(name)]
     heldout = load_items("knowledge_heldout.yaml")
     index = ours(data)
     if args.calibrate:

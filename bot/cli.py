@@ -365,8 +365,9 @@ def _ask_json(content: Content, question: str, lang: str) -> dict[str, Any]:
     answer = found.ids[0] if found.status == "answer" else None
     # What the user sees in the first reply: the confident or the likely answer.
     shown = found.ids[0] if found.status in ("answer", "likely") else None
-    # The knowledge buttons offered with it ("Bedoel je...?" or a likely answer's others).
-    alternatives = {"likely": found.ids[1:], "ambiguous": found.ids}.get(found.status, ())
+    # The knowledge buttons offered with it: a likely answer's others, "Bedoel je...?", or
+    # the topics after "dat weet ik niet zeker".
+    alternatives = found.ids[1:] if found.status in ("answer", "likely") else found.ids
     return {
         "q": question,
         "id": answer,
@@ -389,6 +390,9 @@ def _ask_text(content: Content, question: str, lang: str) -> str:
     if found.status == "ambiguous":
         titles = [f"  - {content.knowledge[i].title.get(lang)} ({i})" for i in found.ids]
         return "\n".join([m.kb_did_you_mean.get(lang), *titles])
+    if found.ids:
+        titles = [f"  - {content.knowledge[i].title.get(lang)} ({i})" for i in found.ids]
+        return "\n".join([m.kb_no_match_topics.get(lang), *titles])
     return m.kb_no_match.get(lang)
 
 

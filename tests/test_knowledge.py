@@ -180,8 +180,8 @@ def test_frozen_held_out_set_what_the_user_sees(lang: str) -> None:
     """Issue 14 targets on the frozen held-out set, per language, as the chat decides.
 
     Met: out-of-scope questions shown an answer <= 2.5%. Not yet met (issue 14 stays open):
-    right answer in the first reply >= 90% (86%), one tap >= 98% (95-96%), wrong <= 2%
-    (2.7-3.4%). The floors below are today's results minus about one question, so a content
+    right answer in the first reply >= 90% (85-86%), one tap >= 98% (96.5%), wrong <= 2%
+    (3.4-3.9%). The floors below are today's results minus about one question, so a content
     or matcher change that makes things worse for users fails here.
     """
     from benchmarks.knowledge import load_items, ours, real_data, shown
@@ -191,7 +191,7 @@ def test_frozen_held_out_set_what_the_user_sees(lang: str) -> None:
     s = shown(ours(real_data()), items)
     assert s.oos_shown <= 0.025, s
     assert s.right_first >= 0.84, s
-    assert s.one_tap >= 0.94, s
+    assert s.one_tap >= 0.955, s
     assert s.wrong <= 0.04, s
 
 
@@ -228,7 +228,11 @@ def test_ask_json_contract() -> None:
     assert out["id"] == out["shown"] == "duur" and out["alternatives"] == []
     proc = _cli(["--json", "hoe laat gaat de trein naar Zwolle"])
     out = json.loads(proc.stdout)
-    assert out["id"] is None and out["shown"] is None
+    assert out["id"] is None and out["shown"] is None and out["alternatives"] == []
+    # Not sure enough to answer, but the words point somewhere: the topics are the buttons.
+    proc = _cli(["--json", "doet saxion ook mee"])
+    out = json.loads(proc.stdout)
+    assert out["id"] is None and out["shown"] is None and out["alternatives"][0] == "pilots"
 
 
 def test_ask_jsonl_answers_every_line_in_order() -> None:

@@ -59,6 +59,7 @@ REQUIRED_KNOWLEDGE = frozenset(
     werkgever-overtuigen al-een-diploma evc stap-budget voordelen-werkgever wat-is-mkb
     rol-werkgever kosten-werkgever subsidie-praktijkleren slim-regeling medewerker-opleiden
     samenwerking-hogeschool voordelen-hogeschool over-deze-bot privacy contact meer-informatie
+    alle-routes
     """.split()
 )
 SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml", "outside.yaml"}

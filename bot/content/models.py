@@ -234,6 +234,7 @@ class Messages(_Frozen):
     number_unclear: Text
     kb_did_you_mean: Text
     kb_no_match: Text
+    kb_no_match_topics: Text
     kb_no_match_young: Text
     not_understood_menu: Text
     kb_source: Text

@@ -62,6 +62,9 @@ _NO_WORDS = frozenset(
         "neither",
     ]
 )
+# Knowledge entries about where routes exist: a question they answer that names a field or a
+# region gets the route finder's list for it instead of the general answer.
+ROUTE_ENTRIES = frozenset(["alle-routes", "pilots"])
 _SKIP_WORDS = frozenset(["overslaan", "sla over", "skip", "nee", "no", "geen", "niets", "nothing"])
 # Words that say nothing on their own inside a longer answer: "ik weet het niet" is not "nee".
 _FUNCTION_WORDS = frozenset(
@@ -429,6 +432,12 @@ class _TurnBuilder:
         Returns True when something was answered or suggested.
         """
         found = self.content.index.lookup(text, self.lang, self.state.audience)
+        if (
+            found.status != "none"
+            and found.ids[0] in ROUTE_ENTRIES
+            and self.route_finder(text, about_routes=True)
+        ):
+            return True
         if found.status == "answer":
             self.answer_entry(found.ids[0])
             return True
@@ -450,6 +459,12 @@ class _TurnBuilder:
                 return False
             self.effects.append(Unanswered(scrub(text)[:MAX_UNANSWERED], self.lang))
             buttons.insert(0, self.btn(bid.CONTACT, "btn_human"))
+            if found.ids:
+                # Not sure enough to answer, but the words point somewhere: those topics
+                # are a tap away, beside the person and the menu.
+                topics = [Button(bid.kb(i), self.entry_title(i)) for i in found.ids]
+                self.say(self.msg("kb_no_match_topics"), [*topics, *buttons])
+                return False
             self.say(self.msg("kb_no_match"), buttons)
         return False
 
@@ -572,11 +587,17 @@ class _TurnBuilder:
             return self.msg("routes_none")
         return self.msg("routes_found", routes="; ".join(self.route_name(p) for p in found[:3]))
 
-    def route_finder(self, text: str) -> bool:
+    def route_finder(self, text: str, about_routes: bool = False) -> bool:
         """ "Waar kan ik dit doen?", "is er een mkb-route in de logistiek?": the routes I know
-        for the field and region named in the question, else those of the user's answers."""
+        for the field and region named in the question, else those of the user's answers.
+
+        ``about_routes``: the knowledge base found a question about routes ("is er zoiets in
+        de zorg in Limburg?"); without a route phrase it is the finder's when it names a
+        field or a region.
+        """
         query = f" {fold(text)} "
-        if not any(f" {p} " in query for p in _folded(self.messages.route_phrases)):
+        asked = any(f" {p} " in query for p in _folded(self.messages.route_phrases))
+        if not asked and not about_routes:
             return False
         flows = [f for f in self.content.audiences if f.routing is not None]
         audience = self.content.flows.get(self.state.audience or "")
@@ -587,6 +608,8 @@ class _TurnBuilder:
             assert f.routing is not None
             field = field or _named(_step(f, f.routing.field), query)
             province = province or _named(_step(f, f.routing.province), query)
+        if not asked and not (field or province):
+            return False
         if audience is not None and audience.routing is not None:
             field = field or self.state.answers.get(audience.routing.field)
             province = province or self.state.answers.get(audience.routing.province)
