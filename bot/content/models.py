@@ -235,6 +235,7 @@ class Messages(_Frozen):
     kb_did_you_mean: Text
     kb_no_match: Text
     kb_no_match_topics: Text
+    kb_question_kept: Text
     kb_no_match_young: Text
     not_understood_menu: Text
     kb_source: Text

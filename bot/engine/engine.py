@@ -40,8 +40,9 @@ MAX_UNANSWERED = 500
 MAX_REPLY = 600  # about one phone screen
 _QUESTION_WORDS = frozenset(
     """
-    wat hoe wie waar wanneer waarom welke kan kun kunnen mag moet moeten is zijn heb hebben
-    krijg wordt what how who where when why which can could do does is are should will
+    wat hoe wie waar wanneer waarom welke hoeveel hoelang kan kun kunnen mag moet moeten is
+    zijn ben heb hebben krijg wordt word doet doe telt geldt bestaat zit gaat what how who
+    where when why which can could do does did is are am should will would have has
     """.split()
 )
 # Whole numbers, with thousands separators: "1.200" and "1,200" are 1200.
@@ -450,21 +451,28 @@ class _TurnBuilder:
                 [Button(bid.kb(i), self.entry_title(i)) for i in found.ids],
             )
             return True
-        if not quiet:
-            self.event("kb_unanswered")
-            buttons = [self.btn(bid.MENU, "btn_menu")]
-            if self.personal_blocked():
-                # Under 16 nothing the user typed is kept, not even a question.
-                self.say(self.msg("kb_no_match_young"), buttons)
-                return False
-            self.effects.append(Unanswered(scrub(text)[:MAX_UNANSWERED], self.lang))
-            buttons.insert(0, self.btn(bid.CONTACT, "btn_human"))
-            if found.ids:
-                # Not sure enough to answer, but the words point somewhere: those topics
-                # are a tap away, beside the person and the menu.
-                topics = [Button(bid.kb(i), self.entry_title(i)) for i in found.ids]
-                self.say(self.msg("kb_no_match_topics"), [*topics, *buttons])
-                return False
+        # Not sure enough to answer, but the words point somewhere: those topics are a tap
+        # away, beside the person and the menu, instead of a dead end.
+        topics = [Button(bid.kb(i), self.entry_title(i)) for i in found.ids]
+        if quiet:
+            if topics and _looks_like_question(text) and not self.personal_blocked():
+                self.say(
+                    self.msg("kb_no_match_topics"), [*topics, self.btn(bid.CONTACT, "btn_human")]
+                )
+                return True
+            return False
+        self.event("kb_unanswered")
+        buttons = [self.btn(bid.MENU, "btn_menu")]
+        if self.personal_blocked():
+            # Under 16 nothing the user typed is kept, not even a question.
+            self.say(self.msg("kb_no_match_young"), [*topics, *buttons])
+            return False
+        self.effects.append(Unanswered(scrub(text)[:MAX_UNANSWERED], self.lang))
+        buttons.insert(0, self.btn(bid.CONTACT, "btn_human"))
+        if topics:
+            kept = f"{self.msg('kb_no_match_topics')} {self.msg('kb_question_kept')}"
+            self.say(kept, [*topics, *buttons])
+        else:
             self.say(self.msg("kb_no_match"), buttons)
         return False
 
