@@ -516,6 +516,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, settings)
     except StartupError as exc:
         raise SystemExit(str(exc)) from None
+    except BrokenPipeError:
+        # The reader went away (`mkbroute ask ... | head`): nothing is wrong with the
+        # database. Point stdout at /dev/null so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (OSError, SQLAlchemyError) as exc:
         # A data folder that is a file, read-only or on a full disk; a database that cannot
         # be opened: say where and why, never a traceback (and never the driver's SQL).
