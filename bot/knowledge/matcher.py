@@ -151,6 +151,9 @@ class Thresholds:
     # when the out-of-scope examples win.
     hint: float = 50.0
     hint_known: float = 0.3
+    hint_covers: float = (
+        0.5  # the top entry must know the question's main words, not just "hoe zit"
+    )
 
 
 class FuzzyIndex:
@@ -418,7 +421,7 @@ class FuzzyIndex:
         if base >= t.suggest and known >= t.suggest_known:
             close = tuple(i for i, s in ranked[:3] if s >= t.suggest and top - s < 20)
             return Lookup("ambiguous", close, top, others)
-        if top > outside and base >= t.hint and known >= t.hint_known:
+        if top > outside and base >= t.hint and known >= t.hint_known and covers >= t.hint_covers:
             topics = tuple(i for i, s in ranked[:3] if s >= t.hint and top - s < 20)
             return Lookup("none", topics, top, others)
         return Lookup("none", (), top, others)
