@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 # The sets the thresholds are calibrated on; knowledge_heldout.yaml is never among them.
 TUNING = ("knowledge_dev.yaml", "knowledge_eval.yaml", "knowledge_dev2.yaml")
-# A fresh set to check a change on before it is kept (nothing is calibrated on it).
-VALIDATION = "knowledge_dev3.yaml"
+# Fresh sets to check a change on before it is kept (nothing is calibrated on them).
+VALIDATION = ("knowledge_dev3.yaml", "knowledge_dev4.yaml")
 
 
 @dataclass(frozen=True)
@@ -318,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"calibrated on the tuning sets: {t}\n  -> {s}")
         return
     shown_table(index, tuning, "tuning sets (dev, old eval, dev2)")
-    shown_table(index, load_items(VALIDATION), "validation set (dev3)")
+    for name in VALIDATION:
+        shown_table(index, load_items(name), f"validation set ({name})")
     shown_table(index, heldout, "frozen held-out set")
 
     systems: dict[str, tuple[Ranker, Confident]] = {

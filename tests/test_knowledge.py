@@ -203,19 +203,29 @@ def test_frozen_held_out_set_what_the_user_sees(lang: str) -> None:
     assert s.oos_shown <= floor["oos_shown"], s
 
 
-@pytest.mark.parametrize("lang", ["nl", "en"])
-def test_fresh_validation_set_what_the_user_sees(lang: str) -> None:
-    """knowledge_dev3.yaml, written from the titles and answers only and never calibrated on:
-    right in the first reply 89.4% / 93.3%, one tap 97%, wrong 2.2% / 2.5%, out of scope
-    shown 2.8% / 0% (nl / en)."""
+# The validation sets (written from titles and answers only, never calibrated on): today's
+# results minus about one question (right first, one tap) or plus one (wrong, out of scope).
+VALIDATION_FLOORS = {
+    ("knowledge_dev3.yaml", "nl"): (0.888, 0.966, 0.028, 0.056),
+    ("knowledge_dev3.yaml", "en"): (0.925, 0.958, 0.034, 0.042),
+    ("knowledge_dev4.yaml", "nl"): (0.883, 0.983, 0.034, 0.056),
+    ("knowledge_dev4.yaml", "en"): (0.866, 0.958, 0.05, 0.125),
+}
+
+
+@pytest.mark.parametrize(("name", "lang"), sorted(VALIDATION_FLOORS))
+def test_fresh_validation_sets_what_the_user_sees(name: str, lang: str) -> None:
+    """dev3: right in the first reply 89.4% / 93.3% (nl / en), wrong 2.2% / 2.5%; dev4: 88.9% /
+    87.5%, wrong 2.8% / 4.2%, out of scope shown 2.8% / 8.3% (2 of 24)."""
     from benchmarks.knowledge import load_items, ours, real_data, shown
 
-    items = [i for i in load_items("knowledge_dev3.yaml") if i.lang == lang]
+    items = [i for i in load_items(name) if i.lang == lang]
     s = shown(ours(real_data()), items)
-    assert s.right_first >= 0.88, s
-    assert s.one_tap >= 0.96, s
-    assert s.wrong <= 0.034, s
-    assert s.oos_shown <= 0.029, s
+    right_first, one_tap, wrong, oos_shown = VALIDATION_FLOORS[(name, lang)]
+    assert s.right_first >= right_first, s
+    assert s.one_tap >= one_tap, s
+    assert s.wrong <= wrong, s
+    assert s.oos_shown <= oos_shown, s
 
 
 def test_evaluation_questions_are_not_copies_of_examples(content: Content) -> None:
