@@ -178,27 +178,41 @@ def _eval_items(name: str) -> list[dict[str, str | None]]:
 # Today's results on the frozen held-out set minus about one question (right first, one tap)
 # or plus one (wrong, out of scope shown): a change that makes things worse for users fails.
 HELD_OUT_FLOORS = {
-    "nl": {"right_first": 0.87, "one_tap": 0.965, "wrong": 0.051, "oos_shown": 0.045},
-    "en": {"right_first": 0.874, "one_tap": 0.96, "wrong": 0.058, "oos_shown": 0.029},
+    "nl": {
+        "right_first": 0.87,
+        "one_tap": 0.965,
+        "one_tap_chat": 0.988,
+        "wrong": 0.051,
+        "oos_shown": 0.045,
+    },
+    "en": {
+        "right_first": 0.874,
+        "one_tap": 0.96,
+        "one_tap_chat": 0.977,
+        "wrong": 0.058,
+        "oos_shown": 0.029,
+    },
 }
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
-def test_frozen_held_out_set_what_the_user_sees(lang: str) -> None:
+def test_frozen_held_out_set_what_the_user_sees(lang: str, content: Content) -> None:
     """Issue 14 on the frozen held-out set, per language, as the chat decides.
 
     The issue's targets are not all met yet (issue 14 stays open): right answer in the first
-    reply >= 90% (88%), one tap >= 98% (97%), wrong <= 2% (4.7-5.1%), out-of-scope shown
-    <= 2.5% (nl 4.4%: 2 of 45; en 0%). The floors keep what was reached.
+    reply >= 90% (88%), one tap >= 98% (97% among the matcher's alternatives; 99.2% / 98.3%
+    counting the related topics the chat puts under every answer), wrong <= 2% (4.7-5.1%),
+    out-of-scope shown <= 2.5% (nl 4.4%: 2 of 45; en 0%). The floors keep what was reached.
     """
     from benchmarks.knowledge import load_items, ours, real_data, shown
 
     items = [i for i in load_items("knowledge_heldout.yaml") if i.lang == lang]
     assert sum(1 for i in items if i.id) >= 150 and sum(1 for i in items if not i.id) >= 30
-    s = shown(ours(real_data()), items)
+    s = shown(ours(real_data()), items, knowledge=content.knowledge)
     floor = HELD_OUT_FLOORS[lang]
     assert s.right_first >= floor["right_first"], s
     assert s.one_tap >= floor["one_tap"], s
+    assert s.one_tap_chat >= floor["one_tap_chat"], s
     assert s.wrong <= floor["wrong"], s
     assert s.oos_shown <= floor["oos_shown"], s
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
 
@@ -16,7 +16,7 @@ from rapidfuzz import fuzz
 
 from bot.content.bundle import Content
 from bot.content.conditions import Condition, evaluate
-from bot.content.models import LANGS, AltTexts, Choice, Flow, Note, Outcome, Pilot, Step
+from bot.content.models import LANGS, AltTexts, Choice, Entry, Flow, Note, Outcome, Pilot, Step
 from bot.engine import buttons as bid
 from bot.engine.routing import Route, find_routes, route
 from bot.engine.types import (
@@ -34,7 +34,7 @@ from bot.engine.types import (
 from bot.engine.validate import Invalid, validate
 from bot.knowledge.text import clean_input, fill, fold, scrub
 
-__all__ = ["handle", "new_session"]
+__all__ = ["handle", "new_session", "topics_after"]
 
 MAX_UNANSWERED = 500
 MAX_REPLY = 600  # about one phone screen
@@ -502,12 +502,10 @@ class _TurnBuilder:
             body += f"\n{self.msg('kb_read_more', url=linked[1])}"
         if self.state.asking:
             body += f"\n\n{self.msg('kb_more')}"
-        buttons = [Button(bid.kb(a), self.entry_title(a)) for a in alternatives]
-        buttons += [
-            Button(bid.kb(r), self.entry_title(r))
-            for r in entry.related
-            if r in self.content.knowledge and r != "contact" and r not in alternatives
-        ][: max(0, 3 - len(buttons))]
+        buttons = [
+            Button(bid.kb(i), self.entry_title(i))
+            for i in topics_after(entry_id, alternatives, self.content.knowledge)
+        ]
         if entry_id != "contact":
             buttons.append(self.btn(bid.CONTACT, "btn_human"))
         if not self.open_step() and self.state.mode != "summary":
@@ -1037,6 +1035,19 @@ def _target(flow: Flow, step: Step, index: int, facts: dict[str, str]) -> int:
 def _after(flow: Flow, step: Step, facts: dict[str, str]) -> Step | None:
     index = next(i for i, s in enumerate(flow.steps) if s.id == step.id)
     return _skip(flow, _target(flow, step, index, facts), facts)
+
+
+def topics_after(
+    entry_id: str, alternatives: Sequence[str], knowledge: Mapping[str, Entry]
+) -> list[str]:
+    """The knowledge buttons under an answer: the alternatives of a likely match first, then
+    the entry's related topics, three in all (the contact has a button of its own)."""
+    related = [
+        r
+        for r in knowledge[entry_id].related
+        if r in knowledge and r != "contact" and r not in alternatives
+    ]
+    return [*alternatives, *related[: max(0, 3 - len(alternatives))]]
 
 
 def _looks_like_question(text: str) -> bool:
