@@ -387,13 +387,12 @@ def _ask_text(content: Content, question: str, lang: str) -> str:
             f"{entry.title.get(lang)}\n\n{entry.answer.get(lang)}\n\n"
             f"{fill(m.kb_source.get(lang), sources=sources)}"
         )
-    if found.status == "ambiguous":
-        titles = [f"  - {content.knowledge[i].title.get(lang)} ({i})" for i in found.ids]
-        return "\n".join([m.kb_did_you_mean.get(lang), *titles])
-    if found.ids:
-        titles = [f"  - {content.knowledge[i].title.get(lang)} ({i})" for i in found.ids]
-        return "\n".join([m.kb_no_match_topics.get(lang), *titles])
-    return m.kb_no_match.get(lang)
+    if not found.ids:
+        return m.kb_no_match.get(lang)
+    # "Bedoel je...?", or the topics after "dat weet ik niet zeker".
+    intro = m.kb_did_you_mean if found.status == "ambiguous" else m.kb_no_match_topics
+    titles = [f"  - {content.knowledge[i].title.get(lang)} ({i})" for i in found.ids]
+    return "\n".join([intro.get(lang), *titles])
 
 
 def _ask_lines(content: Content, default_lang: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -215,16 +216,17 @@ class Settings(BaseSettings):
     @property
     def webhook_path(self) -> str:
         """The path Telegram posts to: the webhook URL's own path, "/" when it has none."""
-        import urllib.parse
-
-        return urllib.parse.urlsplit(self.webhook_url or "").path.rstrip("/") or "/"
+        return _path_of(self.webhook_url) or "/"
 
     @property
     def dashboard_path(self) -> str:
         """The dashboard's path prefix: its public URL's own path, "" when it has none."""
-        import urllib.parse
+        return _path_of(self.dashboard_url)
 
-        return urllib.parse.urlsplit(self.dashboard_url or "").path.rstrip("/")
+    @property
+    def dashboard_https(self) -> bool:
+        """Behind https (the public address says so): cookies only travel encrypted."""
+        return (self.dashboard_url or "").startswith("https://")
 
     def dashboard_mount_problem(self) -> str | None:
         """Why the dashboard cannot be mounted in the webhook server, or None when it can."""
@@ -276,3 +278,8 @@ class Settings(BaseSettings):
                 database=self.db_name,
             ).render_as_string(hide_password=False)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'mkbroute.db').resolve()}"
+
+
+def _path_of(url: str | None) -> str:
+    """A URL's own path without its trailing slash ("" for none)."""
+    return urllib.parse.urlsplit(url or "").path.rstrip("/")

@@ -143,8 +143,7 @@ class _Page(tornado.web.RequestHandler):
 
     @property
     def https(self) -> bool:
-        """Behind https (the public address says so): cookies only travel encrypted."""
-        return (self.app.settings.dashboard_url or "").startswith("https://")
+        return self.app.settings.dashboard_https
 
     def t(self, key: str, **values: str) -> str:
         return fill(TEXTS[key][self.lang], **values)
@@ -609,7 +608,7 @@ def make_web_app(app: App) -> tornado.web.Application:
         )
     base = app.settings.dashboard_path
     shared = {"shared": _Shared(app, base=base)}
-    https = (app.settings.dashboard_url or "").startswith("https://")
+    https = app.settings.dashboard_https
     ref = r"/lead/([A-Za-z0-9-]{1,40})"
     pages: list[tuple[str, type[tornado.web.RequestHandler]]] = [
         ("/", LeadsHandler),
