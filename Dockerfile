@@ -21,8 +21,11 @@ COPY requirements.lock /tmp/requirements.lock
 RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
     && rm /tmp/requirements.lock
 COPY --from=build /dist /dist
+# content check also trains the knowledge model once and stores it beside the packaged
+# content, so the bot does not spend seconds training at every container start.
 RUN pip install --no-cache-dir --no-deps /dist/*.whl \
     && rm -rf /dist \
+    && mkbroute content check > /dev/null \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mkbroute \
     && mkdir -p /data \
     && chown mkbroute /data

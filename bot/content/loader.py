@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import logging
+import os
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -30,16 +34,19 @@ from bot.content.models import (
     Step,
     Text,
 )
+from bot.knowledge.learned import FEATURES_VERSION, Perceptron
 from bot.knowledge.matcher import FuzzyIndex, Thresholds
 from bot.knowledge.text import fold
 
 __all__ = [
+    "LEARNED_EPOCHS",
     "REQUIRED_KNOWLEDGE",
     "ContentError",
     "build_index",
     "content_warnings",
     "default_content_dir",
     "index_inputs",
+    "learned_model",
     "load_content",
     "read_yaml",
 ]
@@ -509,13 +516,86 @@ def build_index(
     synonyms: Sequence[Sequence[str]],
     thresholds: Thresholds,
     outside: Sequence[str] = (),
+    root: Path | None = None,
 ) -> FuzzyIndex:
+    """The matcher for these entries; with ``root``, its learned model too (stored there)."""
     entries = list(entries)
     examples, bodies = index_inputs(entries)
     audiences = {e.id: e.audiences for e in entries}
-    return FuzzyIndex(
+    index = FuzzyIndex(
         examples, synonyms, thresholds, bodies=bodies, audiences=audiences, outside=outside
     )
+    if root is not None:
+        index.learned = learned_model(root, index, examples, outside, synonyms)
+    return index
+
+
+log = logging.getLogger(__name__)
+LEARNED_EPOCHS = 6
+
+
+def _cache_dirs(root: Path) -> list[Path]:
+    """Where trained weights are kept: beside the content, else the user's cache folder."""
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return [root / ".cache", Path(home) / "mkbroute"]
+
+
+def _learned_key(
+    examples: Mapping[str, Sequence[str]],
+    outside: Sequence[str],
+    synonyms: Sequence[Sequence[str]],
+) -> str:
+    """Names the weights after everything they are learned from."""
+    digest = hashlib.sha256()
+    digest.update(
+        json.dumps(
+            [FEATURES_VERSION, LEARNED_EPOCHS, examples, outside, synonyms],
+            sort_keys=True,
+            ensure_ascii=False,
+        ).encode()
+    )
+    return digest.hexdigest()[:16]
+
+
+def learned_model(
+    root: Path,
+    index: FuzzyIndex,
+    examples: Mapping[str, Sequence[str]],
+    outside: Sequence[str],
+    synonyms: Sequence[Sequence[str]],
+) -> Perceptron:
+    """The learned model for these examples: stored weights when they match, else trained
+    (a few seconds) and stored for the next start where a folder is writable."""
+    name = f"learned-{_learned_key(examples, outside, synonyms)}.json"
+    dirs = _cache_dirs(root)
+    for folder in dirs:
+        try:
+            return Perceptron.load(json.loads((folder / name).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring stored knowledge weights %s: %s", folder / name, exc)
+    start = time.perf_counter()
+    model = Perceptron.train(index.training_samples(), epochs=LEARNED_EPOCHS)
+    log.info("knowledge model trained in %.1f s", time.perf_counter() - start)
+    text = json.dumps(model.dump(), separators=(",", ":"), ensure_ascii=False)
+    for folder in dirs:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob("learned-*.json"):
+                old.unlink(missing_ok=True)
+            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, folder / name)  # atomic: workers starting together never see half
+            break
+        except OSError:
+            continue
+    else:
+        log.warning(
+            "knowledge model could not be stored in %s; it is retrained at every start",
+            " or ".join(str(d) for d in dirs),
+        )
+    return model
 
 
 def _version(root: Path) -> str:
@@ -569,7 +649,7 @@ def load_content(root: Path | None = None, thresholds: Thresholds | None = None)
         flows=MappingProxyType(flows),
         messages=messages,
         knowledge=MappingProxyType(entries),
-        index=build_index(entries.values(), synonyms, thresholds or Thresholds(), outside),
+        index=build_index(entries.values(), synonyms, thresholds or Thresholds(), outside, root),
         pilots=MappingProxyType(pilots),
         version=_version(root),
     )

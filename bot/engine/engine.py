@@ -440,7 +440,7 @@ class _TurnBuilder:
         ):
             return True
         if found.status == "answer":
-            self.answer_entry(found.ids[0])
+            self.answer_entry(found.ids[0], alternatives=found.ids[1:], sure=True)
             return True
         if found.status == "likely":
             self.answer_entry(found.ids[0], alternatives=found.ids[1:])
@@ -479,9 +479,11 @@ class _TurnBuilder:
     def entry_title(self, entry_id: str) -> str:
         return self.content.knowledge[entry_id].title.get(self.lang)
 
-    def answer_entry(self, entry_id: str, alternatives: Sequence[str] = ()) -> None:
-        """The entry's answer with its source; with ``alternatives`` (a likely, not a sure
-        match) a light hedge first and the other candidates as the first buttons."""
+    def answer_entry(
+        self, entry_id: str, alternatives: Sequence[str] = (), sure: bool = False
+    ) -> None:
+        """The entry's answer with its source; with ``alternatives`` the other candidates as
+        the first buttons, and unless ``sure`` (a likely match) a light hedge first."""
         if entry_id == "contact" and self.state.mode != "summary" and not self.in_contact():
             # "Hoe kan ik iemand spreken?" is a request, not a question: start it, no loop.
             self.event("kb_answer", entry=entry_id)
@@ -496,7 +498,7 @@ class _TurnBuilder:
         )
         sources = labels[0] + (f" (+{len(labels) - 1})" if len(labels) > 1 else "")
         body = f"{entry.answer.get(self.lang)}\n\n{self.msg('kb_source', sources=sources)}"
-        if alternatives:
+        if alternatives and not sure:
             body = f"{self.msg('kb_likely')}\n\n{body}"
         if linked is not None:
             body += f"\n{self.msg('kb_read_more', url=linked[1])}"

@@ -27,11 +27,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Literal, NamedTuple, Protocol
 
 from rapidfuzz import fuzz, process
 
+from bot.knowledge.learned import Perceptron, normalised
 from bot.knowledge.text import fold
 
 __all__ = ["OUTSIDE", "FuzzyIndex", "KnowledgeIndex", "Lookup", "Ranking", "Thresholds", "stem"]
@@ -154,6 +156,8 @@ class Thresholds:
     hint_known: float = 0.3
     # The top entry must know the question's main words, not just "hoe zit het met".
     hint_covers: float = 0.5
+    # A confident answer offers the runner-up as its first button when it is this close.
+    answer_close: float = 40.0
 
 
 class FuzzyIndex:
@@ -171,8 +175,11 @@ class FuzzyIndex:
         body_weight: float = 10.0,
         audiences: Mapping[str, Iterable[str]] | None = None,
         outside: Iterable[str] = (),
+        learned: Perceptron | None = None,
     ) -> None:
         self.thresholds = thresholds
+        self.learned = learned
+        self.learned_points = 30.0
         self.f1_points = 70.0
         self.ratio_share = 0.3
         self.second_share = 0.2
@@ -181,7 +188,9 @@ class FuzzyIndex:
         self._word_score = word_score
         self._body_weight = body_weight
         self._audiences = {e: frozenset(a) for e, a in (audiences or {}).items()}
-        self.audience_points = 20.0
+        # As much as the learned model's usual lead: "wat kost het mij" from an employer is
+        # about wages, however often "kost" means tuition in the examples.
+        self.audience_points = 30.0
         self._canon: dict[str, str] = {}
         for group in synonyms:
             folded = [fold(t) for t in group if fold(t)]
@@ -305,6 +314,20 @@ class FuzzyIndex:
                 return ((head, 0.9), (tail, 0.9))
         return ()
 
+    def features(self, text: str) -> dict[str, float]:
+        """What the learned model sees of a text: its words (typos and compounds resolved),
+        word pairs, and the character n-grams of its words."""
+        words = sorted(self.words(text))
+        found = {f"w:{m}" for w in words for m, _ in self._similar(w) or ((w, 1.0),)}
+        tokens = self.normalise(text).split()
+        found.update(f"b:{a}_{b}" for a, b in pairwise(tokens))
+        found.update(f"c:{g}" for g in char_ngrams(" ".join(words), 3, 4))
+        return normalised(found)
+
+    def training_samples(self) -> list[tuple[dict[str, float], str]]:
+        """Every example question (out-of-scope ones included) with its entry."""
+        return [(self.features(t), e) for e, t in zip(self._entry, self._text, strict=True)]
+
     def scores(self, text: str, audience: str | None = None) -> list[tuple[str, float]]:
         """Entries that share something with ``text``, best first, with their scores."""
         return [(e, v) for e, v in self.rank(text, audience).ranked if e != OUTSIDE]
@@ -363,8 +386,22 @@ class FuzzyIndex:
             for e, (first, runner) in result.items()
         }
         top = sorted(words, key=lambda e: (-words[e], e))[: self.candidates]
+        # One word is a topic ("collegegeld?") or nothing ("anders"): the words decide it; the
+        # model, trained on whole questions, would make a confident guess of a lone word.
+        learned = (
+            self.learned.scores(self.features(text)) if self.learned and len(query) > 1 else {}
+        )
+        if learned:
+            pick = max(learned, key=lambda e: (learned[e], e))
+            if pick not in top and pick in self._profiles:
+                top.append(pick)
         profile = self._profile_similarity(whole, top)
-        final = {e: words[e] + self.profile_points * profile[e] for e in top}
+        final = {
+            e: words.get(e, 0.0)
+            + self.profile_points * profile[e]
+            + self.learned_points * learned.get(e, 0.0)
+            for e in top
+        }
         boost: dict[str, float] = {}
         if audience:
             # "wat kost het voor mij?" means tuition from a student, wages from an employer: an
@@ -398,15 +435,18 @@ class FuzzyIndex:
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         others = tuple(i for i, _ in ranked[1:4])
         covers = ranking.covers.get(top_id, 0.0)
-        if outside >= top:
+        # The user's audience counts among entries, not against the out-of-scope examples.
+        if outside >= base:
             # Closer to a question we do not answer ("hoe meld ik me ziek") than to any entry.
             return Lookup("none", (), top, tuple(i for i, _ in ranked[:3]))
         # A question with words the knowledge base has never seen ("subsidie voor
         # zonnepanelen") is probably about something else: no answer shown then, nor when
         # the out-of-scope examples come close.
-        clear = top - outside >= t.outside_margin
+        clear = base - outside >= t.outside_margin
         if clear and base >= t.answer and top - second >= t.margin and known >= t.known:
-            return Lookup("answer", (top_id,), top, others)
+            # A runner-up close behind is offered as the first button: one tap if we erred.
+            close = tuple(i for i, v in ranked[1:2] if v >= t.hint and top - v < t.answer_close)
+            return Lookup("answer", (top_id, *close), top, others)
         # One word ("diploma?") is a topic, not a question: guessing which one is not "likely".
         if (
             clear
@@ -416,12 +456,12 @@ class FuzzyIndex:
             and known >= t.likely_known
             and covers >= t.likely_covers
         ):
-            close = tuple(i for i, s in ranked[1:3] if s >= t.suggest)
+            close = tuple(i for i, s in ranked[1:3] if s >= t.hint)
             return Lookup("likely", (top_id, *close), top, others)
         if base >= t.suggest and known >= t.suggest_known:
             close = tuple(i for i, s in ranked[:3] if s >= t.suggest and top - s < 20)
             return Lookup("ambiguous", close, top, others)
-        if top > outside and base >= t.hint and known >= t.hint_known and covers >= t.hint_covers:
+        if base > outside and base >= t.hint and known >= t.hint_known and covers >= t.hint_covers:
             topics = tuple(i for i, s in ranked[:3] if s >= t.hint and top - s < 20)
             return Lookup("none", topics, top, others)
         return Lookup("none", (), top, others)

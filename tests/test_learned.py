@@ -1,0 +1,123 @@
+"""The learned second opinion of the knowledge matcher, and its stored weights."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.content.bundle import Content
+from bot.content.loader import learned_model
+from bot.knowledge.learned import Perceptron
+from bot.knowledge.matcher import FuzzyIndex
+
+# Two neighbours that share "hoe lang": the study's duration and the wait for a call.
+EXAMPLES = {
+    "duur": [
+        "hoe lang duurt de opleiding",
+        "hoe lang duurt de studie",
+        "hoeveel jaar duurt het",
+        "hoe lang ben ik bezig",
+        "how long does the programme take",
+        "how many years is it",
+    ],
+    "reactietijd": [
+        "wanneer belt iemand mij terug",
+        "hoe snel krijg ik antwoord",
+        "wanneer hoor ik iets van de contactpersoon",
+        "hoe snel reageert de contactpersoon",
+        "how soon will i hear back",
+        "when will the contact person call",
+    ],
+}
+QUESTION = "hoe lang duurt het voordat iemand mij terugbelt"
+
+
+def _index() -> FuzzyIndex:
+    return FuzzyIndex(EXAMPLES, ())
+
+
+def test_training_is_deterministic_and_survives_a_round_trip() -> None:
+    index = _index()
+    one = Perceptron.train(index.training_samples())
+    two = Perceptron.train(index.training_samples())
+    assert one.weights == two.weights
+    back = Perceptron.load(json.loads(json.dumps(one.dump())))
+    features = index.features(QUESTION)
+    assert back.scores(features) == pytest.approx(one.scores(features))
+
+
+@pytest.mark.parametrize("doc", [{}, {"labels": ["a"], "weights": {"w:x": [5, 1.0]}}, []])
+def test_a_malformed_stored_model_is_refused(doc: object) -> None:
+    with pytest.raises(ValueError, match="not a stored perceptron"):
+        Perceptron.load(doc)  # type: ignore[arg-type]
+
+
+def _learned(root: Path, examples: dict[str, list[str]] = EXAMPLES) -> Perceptron:
+    index = FuzzyIndex(examples, ())
+    return learned_model(root, index, examples, (), ())
+
+
+def test_weights_are_stored_once_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _learned(tmp_path)
+    stored = list((tmp_path / ".cache").glob("learned-*.json"))
+    assert len(stored) == 1
+
+    def no_training(*args: object, **kwargs: object) -> Perceptron:
+        raise AssertionError("trained again although the weights are stored")
+
+    monkeypatch.setattr(Perceptron, "train", no_training)
+    assert _learned(tmp_path).weights == first.weights
+
+
+def test_changed_examples_get_new_weights_and_the_old_file_goes(tmp_path: Path) -> None:
+    _learned(tmp_path)
+    (old,) = (tmp_path / ".cache").glob("learned-*.json")
+    changed = {**EXAMPLES, "duur": [*EXAMPLES["duur"], "hoeveel maanden duurt het"]}
+    _learned(tmp_path, changed)
+    (new,) = (tmp_path / ".cache").glob("learned-*.json")
+    assert new.name != old.name
+
+
+def test_a_damaged_weights_file_is_retrained_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = _learned(tmp_path)
+    (stored,) = (tmp_path / ".cache").glob("learned-*.json")
+    stored.write_text('{"labels": ["duur"], "weights": {"w:x": [', encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        again = _learned(tmp_path)
+    assert again.weights == good.weights
+    assert "ignoring stored knowledge weights" in caplog.text
+    assert json.loads(stored.read_text(encoding="utf-8"))["labels"]  # rewritten whole
+
+
+def test_an_unwritable_content_folder_falls_back_to_the_user_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content_root = tmp_path / "content"
+    content_root.mkdir()
+    (content_root / ".cache").write_text("not a folder", encoding="utf-8")  # mkdir fails
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    _learned(content_root)
+    assert list((tmp_path / "xdg" / "mkbroute").glob("learned-*.json"))
+
+
+def test_the_shipped_content_comes_with_its_learned_model(content: Content) -> None:
+    """A garage owner asking what he gains: word overlap alone cannot choose between the
+    benefits for working adults and for employers and asks "Bedoel je...?"; the learned model
+    knows that "student aannemen" is an employer's question and shows the employer's benefits."""
+    question = "ik heb een garage met 5 man, wat schiet ik ermee op als ik zo'n student aanneem"
+    index = content.index
+    assert isinstance(index, FuzzyIndex) and index.learned is not None
+    model, index.learned = index.learned, None
+    try:
+        assert index.lookup(question, "nl").status == "ambiguous"
+    finally:
+        index.learned = model
+    found = index.lookup(question, "nl")
+    assert found.status in ("answer", "likely") and found.ids[0] == "voordelen-werkgever"
