@@ -17,13 +17,13 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["FEATURES_VERSION", "Perceptron", "normalised"]
+__all__ = ["FEATURES_VERSION", "Perceptron", "unit_length"]
 
 # Bump when the features change: stored weights with another version are retrained.
 FEATURES_VERSION = 1
 
 
-def normalised(features: Iterable[str]) -> dict[str, float]:
+def unit_length(features: Iterable[str]) -> dict[str, float]:
     """Binary features scaled to unit length, so long questions do not score higher."""
     unique = set(features)
     if not unique:
@@ -84,9 +84,21 @@ class Perceptron:
         kept = {f: {c: v for c, v in w.items() if abs(v) >= prune} for f, w in averaged.items()}
         return cls({f: w for f, w in kept.items() if w})
 
-    def scores(self, features: Mapping[str, float]) -> dict[str, float]:
-        """Each label's score for a question's features (labels without evidence omitted)."""
-        return _scores(self.weights, features)
+    def scores(
+        self, features: Mapping[str, float], labels: Iterable[str] | None = None
+    ) -> dict[str, float]:
+        """Each label's score for a question's features (labels without evidence omitted);
+        with ``labels``, only theirs (the matcher's candidates: a fraction of the work)."""
+        if labels is None:
+            return _scores(self.weights, features)
+        wanted = frozenset(labels)
+        out = dict.fromkeys(wanted, 0.0)
+        for f, v in features.items():
+            w = self.weights.get(f)
+            if w:
+                for c in w.keys() & wanted:  # the intersection in C, then only the hits
+                    out[c] += w[c] * v
+        return out
 
     def dump(self) -> dict[str, Any]:
         """A compact JSON-able form: label names once, then per feature index/weight pairs."""

@@ -24,6 +24,7 @@ whole.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,7 +34,7 @@ from typing import Literal, NamedTuple, Protocol
 
 from rapidfuzz import fuzz, process
 
-from bot.knowledge.learned import Perceptron, normalised
+from bot.knowledge.learned import Perceptron, unit_length
 from bot.knowledge.text import fold
 
 __all__ = ["OUTSIDE", "FuzzyIndex", "KnowledgeIndex", "Lookup", "Ranking", "Thresholds", "stem"]
@@ -198,17 +199,22 @@ class FuzzyIndex:
                 self._canon.setdefault(term, folded[0])
         # Longest terms first so that "midden en kleinbedrijf" wins over "bedrijf".
         self._terms = sorted(self._canon, key=len, reverse=True)
+        # One scan in C tells whether any term occurs at all (most texts have none).
+        self._any_term = (
+            re.compile("|".join(re.escape(f" {t} ") for t in self._terms)) if self._terms else None
+        )
         self._entry: list[str] = []
         self._words: list[frozenset[str]] = []
         self._text: list[str] = []
         sources = {**examples, OUTSIDE: list(outside)} if outside else dict(examples)
         for entry_id, questions in sources.items():
             for q in questions:
-                words = self.words(q)
+                text = self.normalise(q)
+                words = self._content_words(text)
                 if words:
                     self._entry.append(entry_id)
                     self._words.append(words)
-                    self._text.append(self.normalise(q))
+                    self._text.append(text)
         postings: dict[str, list[int]] = {}
         entries_with: dict[str, set[str]] = {}
         for i, words in enumerate(self._words):
@@ -273,15 +279,16 @@ class FuzzyIndex:
             }
         )
         out: dict[str, float] = {}
+        pairs = list(query.items())
         for entry in entries:
-            profile = self._profiles[entry]
-            out[entry] = sum(v * profile.get(k, 0.0) for k, v in query.items())
+            get = self._profiles[entry].get
+            out[entry] = sum([v * get(k, 0.0) for k, v in pairs])
         return out
 
     def normalise(self, text: str) -> str:
         """Fold the text and map synonyms to their canonical term."""
         folded = f" {fold(text)} "
-        if any(f" {t} " in folded for t in self._terms):
+        if self._any_term is not None and self._any_term.search(folded):
             for term in self._terms:
                 if f" {term} " in folded:
                     folded = folded.replace(f" {term} ", f" {self._canon[term]} ")
@@ -289,7 +296,11 @@ class FuzzyIndex:
 
     def words(self, text: str) -> frozenset[str]:
         """The content words of a text: synonyms canonical, function words dropped, stemmed."""
-        words = self.normalise(text).split()
+        return self._content_words(self.normalise(text))
+
+    @staticmethod
+    def _content_words(normalised: str) -> frozenset[str]:
+        words = normalised.split()
         return frozenset(
             stem(w) for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())
         )
@@ -317,12 +328,16 @@ class FuzzyIndex:
     def features(self, text: str) -> dict[str, float]:
         """What the learned model sees of a text: its words (typos and compounds resolved),
         word pairs, and the character n-grams of its words."""
-        words = sorted(self.words(text))
+        normalised = self.normalise(text)
+        return self._features(self._content_words(normalised), normalised)
+
+    def _features(self, content: Iterable[str], normalised: str) -> dict[str, float]:
+        words = sorted(content)
         found = {f"w:{m}" for w in words for m, _ in self._similar(w) or ((w, 1.0),)}
-        tokens = self.normalise(text).split()
+        tokens = normalised.split()
         found.update(f"b:{a}_{b}" for a, b in pairwise(tokens))
         found.update(f"c:{g}" for g in char_ngrams(" ".join(words), 3, 4))
-        return normalised(found)
+        return unit_length(found)
 
     def training_samples(self) -> list[tuple[dict[str, float], str]]:
         """Every example question (out-of-scope ones included) with its entry."""
@@ -388,13 +403,12 @@ class FuzzyIndex:
         top = sorted(words, key=lambda e: (-words[e], e))[: self.candidates]
         # One word is a topic ("collegegeld?") or nothing ("anders"): the words decide it; the
         # model, trained on whole questions, would make a confident guess of a lone word.
-        learned = (
-            self.learned.scores(self.features(text)) if self.learned and len(query) > 1 else {}
-        )
-        if learned:
-            pick = max(learned, key=lambda e: (learned[e], e))
-            if pick not in top and pick in self._profiles:
-                top.append(pick)
+        learned: dict[str, float] = {}
+        if self.learned is not None and len(query) > 1:
+            labels = [*top, OUTSIDE] if OUTSIDE in self._profiles and OUTSIDE not in top else top
+            learned = self.learned.scores(self._features(query, whole), labels)
+            if learned.get(OUTSIDE, 0.0) > 0 and OUTSIDE not in top:
+                top.append(OUTSIDE)  # the model knows it as out of scope, word overlap not
         profile = self._profile_similarity(whole, top)
         final = {
             e: words.get(e, 0.0)

@@ -26,6 +26,9 @@ def noncharacter(ch: str) -> bool:
 
 def clean_input(text: str) -> str:
     """NFKC-normalise, drop control, bidi and non-characters, collapse white space."""
+    if text.isascii() and text.isprintable():
+        # Most messages: nothing to normalise or drop (the index folds thousands at start-up).
+        return _SPACE.sub(" ", text).strip()
     text = unicodedata.normalize("NFKC", text)
     text = "".join(" " if ch in "\t\n\r" else ch for ch in text)
     text = "".join(
@@ -36,8 +39,10 @@ def clean_input(text: str) -> str:
 
 def fold(text: str) -> str:
     """Matching form: cleaned, case-folded, accents and punctuation removed."""
-    text = unicodedata.normalize("NFKD", clean_input(text).casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = clean_input(text).casefold()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = _PUNCT.sub(" ", text.replace("_", " "))
     return _SPACE.sub(" ", text).strip()
 
