@@ -20,12 +20,12 @@ from typing import Any
 __all__ = ["FEATURES_VERSION", "Perceptron", "unit_length"]
 
 # Bump when the features change: stored weights with another version are retrained.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 
 
 def unit_length(features: Iterable[str]) -> dict[str, float]:
     """Binary features scaled to unit length, so long questions do not score higher."""
-    unique = set(features)
+    unique = sorted(set(features))  # a fixed order: float sums identical run to run
     if not unique:
         return {}
     value = 1.0 / math.sqrt(len(unique))

@@ -185,7 +185,7 @@ class FuzzyIndex:
         self.ratio_share = 0.3
         self.second_share = 0.2
         self.profile_points = 100.0
-        self.candidates = 15
+        self.candidates = 10
         self._word_score = word_score
         self._body_weight = body_weight
         self._audiences = {e: frozenset(a) for e, a in (audiences or {}).items()}
@@ -368,6 +368,15 @@ class FuzzyIndex:
             known_by.append((weight, tuple(self._knows[w] for w, _ in similar)))
             for entry in sorted({e for w, _ in similar for e in self._body.get(w, ())}):
                 in_body[entry] = in_body.get(entry, 0.0) + weight
+            if len(similar) == 1:
+                # The usual case, a word the vocabulary knows: no best-of to keep per example.
+                w, sim = similar[0]
+                add, cover = weight * sim, self._idf[w] * sim
+                shared_get, covered_get = shared.get, covered.get
+                for ex in self._postings[w]:
+                    shared[ex] = shared_get(ex, 0.0) + add
+                    covered[ex] = covered_get(ex, 0.0) + cover
+                continue
             best: dict[int, tuple[float, float]] = {}
             for w, sim in similar:
                 cover = self._idf[w] * sim
