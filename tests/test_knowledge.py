@@ -200,8 +200,8 @@ def test_frozen_held_out_set_what_the_user_sees(lang: str, content: Content) -> 
     """Issue 14 on the frozen held-out set, per language, as the chat decides.
 
     The issue's targets are not all met yet (issue 14 stays open): right answer in the first
-    reply >= 90% (89.9% / 90.9%), one tap >= 98% (95.3% / 97.7% among the matcher's
-    alternatives; 97.7% / 98.3% counting the related topics under every answer), wrong <= 2%
+    reply >= 90% (89.9% / 90.9%), one tap >= 98% (95.7% / 97.7% among the matcher's
+    alternatives; 98.1% / 98.3% counting the related topics under every answer), wrong <= 2%
     (5.4% / 3.4%), out-of-scope shown <= 2.5% (2.2% / 0%). The floors keep what was reached.
     """
     from benchmarks.knowledge import load_items, ours, real_data, shown
@@ -224,6 +224,8 @@ VALIDATION_FLOORS = {
     ("knowledge_dev5.yaml", "en"): (0.925, 0.991, 0.034, 0.125),
     ("knowledge_dev6.yaml", "nl"): (0.9, 0.977, 0.023, 0.084),
     ("knowledge_dev6.yaml", "en"): (0.875, 0.966, 0.034, 0.084),
+    ("knowledge_dev7.yaml", "nl"): (0.933, 0.977, 0.028, 0.028),
+    ("knowledge_dev7.yaml", "en"): (0.933, 0.975, 0.025, 0.042),
 }
 
 
@@ -231,7 +233,8 @@ VALIDATION_FLOORS = {
 def test_fresh_validation_sets_what_the_user_sees(name: str, lang: str) -> None:
     """dev5: right in the first reply 91.7% / 93.3% (nl / en), wrong 2.2% / 2.5%, out of scope
     shown 2.8% / 8.3% (1 of 36, 2 of 24); dev6: 90.6% / 88.3%, wrong 1.7% / 2.5%, out of scope
-    shown 5.6% / 4.2% (2 of 36, 1 of 24)."""
+    shown 5.6% / 4.2% (2 of 36, 1 of 24); dev7: 93.9% / 94.2%, wrong 2.2% / 1.7%, none of its
+    out-of-scope questions shown an answer."""
     from benchmarks.knowledge import load_items, ours, real_data, shown
 
     items = [i for i in load_items(name) if i.lang == lang]

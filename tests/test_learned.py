@@ -74,13 +74,22 @@ def test_weights_are_stored_once_and_reused(
     assert _learned(tmp_path).weights == first.weights
 
 
-def test_changed_examples_get_new_weights_and_the_old_file_goes(tmp_path: Path) -> None:
-    _learned(tmp_path)
-    (old,) = (tmp_path / ".cache").glob("learned-*.json")
-    changed = {**EXAMPLES, "duur": [*EXAMPLES["duur"], "hoeveel maanden duurt het"]}
-    _learned(tmp_path, changed)
-    (new,) = (tmp_path / ".cache").glob("learned-*.json")
-    assert new.name != old.name
+def test_changed_examples_get_new_weights_and_only_recent_ones_stay(tmp_path: Path) -> None:
+    """An edit means new weights under a new name; the newest three files stay (switching
+    back to a recent version needs no training), older ones are removed."""
+    names = []
+    for extra in (
+        "hoeveel maanden duurt het",
+        "duurt het lang",
+        "hoe lang ben ik student",
+        "tijd?",
+    ):
+        _learned(tmp_path, {**EXAMPLES, "duur": [*EXAMPLES["duur"], extra]})
+        newest = max((tmp_path / ".cache").glob("learned-*.json"), key=lambda p: p.stat().st_mtime)
+        names.append(newest.name)
+    assert len(set(names)) == 4
+    kept = {p.name for p in (tmp_path / ".cache").glob("learned-*.json")}
+    assert kept == set(names[1:])
 
 
 def test_a_damaged_weights_file_is_retrained_not_fatal(

@@ -51,7 +51,11 @@ __all__ = [
     "read_yaml",
 ]
 
+log = logging.getLogger(__name__)
+
 MESSAGES_FILE = "messages.yaml"
+LEARNED_EPOCHS = 6
+LEARNED_KEPT = 3  # stored weight files per cache folder
 MIN_EXAMPLES = {"nl": 8, "en": 4}
 # Longer answers are hard to read on a phone: `content check` warns about them.
 MAX_ANSWER = 600
@@ -530,14 +534,21 @@ def build_index(
     return index
 
 
-log = logging.getLogger(__name__)
-LEARNED_EPOCHS = 6
-
-
 def _cache_dirs(root: Path) -> list[Path]:
     """Where trained weights are kept: beside the content, else the user's cache folder."""
-    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return [root / ".cache", Path(home) / "mkbroute"]
+    dirs = [root / ".cache"]
+    try:
+        home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except RuntimeError:  # no HOME and no passwd entry (a container with a random uid)
+        return dirs
+    return [*dirs, Path(home) / "mkbroute"]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _learned_key(
@@ -582,11 +593,14 @@ def learned_model(
     for folder in dirs:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            for old in folder.glob("learned-*.json"):
-                old.unlink(missing_ok=True)
             tmp = folder / f".{name}.{os.getpid()}.tmp"
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, folder / name)  # atomic: workers starting together never see half
+            # Weights of earlier versions of the content: the newest few stay (a shared
+            # user cache may serve several content folders), the rest go.
+            stored = sorted(folder.glob("learned-*.json"), key=_mtime, reverse=True)
+            for old in stored[LEARNED_KEPT:]:
+                old.unlink(missing_ok=True)
             break
         except OSError:
             continue
