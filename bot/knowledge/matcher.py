@@ -467,8 +467,13 @@ class FuzzyIndex:
         # the out-of-scope examples come close.
         clear = base - outside >= t.outside_margin
         if clear and base >= t.answer and top - second >= t.margin and known >= t.known:
-            # A runner-up close behind is offered as the first button: one tap if we erred.
-            close = tuple(i for i, v in ranked[1:2] if v >= t.hint and top - v < t.answer_close)
+            # A runner-up close behind is offered as the first button: one tap if we erred;
+            # not one written only for other users (a student is not shown employer costs).
+            close = tuple(
+                i
+                for i, v in ranked[1:2]
+                if v >= t.hint and top - v < t.answer_close and ranking.boost.get(i, 0.0) >= 0
+            )
             return Lookup("answer", (top_id, *close), top, others)
         # One word ("diploma?") is a topic, not a question: guessing which one is not "likely".
         if (
