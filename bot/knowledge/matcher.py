@@ -28,7 +28,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import pairwise
+from itertools import pairwise, repeat
+from operator import mul
 from types import MappingProxyType
 from typing import Literal, NamedTuple, Protocol
 
@@ -270,20 +271,19 @@ class FuzzyIndex:
 
     def _profile_similarity(self, text: str, entries: Iterable[str]) -> dict[str, float]:
         """Cosine between the question's n-gram vector and each entry's profile."""
-        grams = char_ngrams(text)
-        query = _unit(
-            {
-                k: (1 + math.log(c)) * self._gram_idf[k]
-                for k, c in grams.items()
-                if k in self._gram_idf
-            }
-        )
-        out: dict[str, float] = {}
-        pairs = list(query.items())
-        for entry in entries:
-            get = self._profiles[entry].get
-            out[entry] = sum([v * get(k, 0.0) for k, v in pairs])
-        return out
+        idf = self._gram_idf
+        grams = [(k, c) for k, c in char_ngrams(text).items() if k in idf]
+        keys = [k for k, _ in grams]
+        values = [idf[k] if c == 1 else (1 + math.log(c)) * idf[k] for k, c in grams]
+        norm = math.sqrt(sum(map(mul, values, values)))
+        if not norm:
+            return dict.fromkeys(entries, 0.0)
+        # The dot products run in C (map over the question's n-grams, in their fixed order);
+        # the profiles are unit length, so dividing by the question's norm gives the cosine.
+        return {
+            entry: sum(map(mul, values, map(self._profiles[entry].get, keys, repeat(0.0)))) / norm
+            for entry in entries
+        }
 
     def normalise(self, text: str) -> str:
         """Fold the text and map synonyms to their canonical term."""
@@ -353,7 +353,9 @@ class FuzzyIndex:
         if not query:
             return Ranking([], 0.0, {})
         shared: dict[int, float] = {}
-        covered: dict[int, float] = {}
+        # What a typo or compound adds to an example's recall beyond its precision share
+        # (for a word the vocabulary knows both are the same: one sum serves both).
+        extra: dict[int, float] = {}
         in_body: dict[str, float] = {}
         known_by: list[tuple[float, tuple[frozenset[str], ...]]] = []
         q_total = 0.0
@@ -371,11 +373,10 @@ class FuzzyIndex:
             if len(similar) == 1:
                 # The usual case, a word the vocabulary knows: no best-of to keep per example.
                 w, sim = similar[0]
-                add, cover = weight * sim, self._idf[w] * sim
-                shared_get, covered_get = shared.get, covered.get
+                add = weight * sim  # weight is this word's idf: also what it covers
+                shared_get = shared.get
                 for ex in self._postings[w]:
                     shared[ex] = shared_get(ex, 0.0) + add
-                    covered[ex] = covered_get(ex, 0.0) + cover
                 continue
             best: dict[int, tuple[float, float]] = {}
             for w, sim in similar:
@@ -386,20 +387,37 @@ class FuzzyIndex:
                         best[ex] = (sim, cover)
             for ex, (sim, cover) in best.items():
                 shared[ex] = shared.get(ex, 0.0) + weight * sim
-                covered[ex] = covered.get(ex, 0.0) + cover
+                extra[ex] = extra.get(ex, 0.0) + cover - weight * sim
         if not shared:
             return Ranking([], q_known / q_total, {})
         whole = self.normalise(text)
-        result: dict[str, tuple[float, float]] = {}
         bonus = {e: self._body_weight * hit / q_total for e, hit in in_body.items()}
-        for ex, hit in shared.items():
+        result: dict[str, tuple[float, float]] = {}
+        examples = list(shared)
+        # The whole-string similarity breaks ties between examples sharing the same words;
+        # rapidfuzz's iterator reads the question once for all of them (half the time of a
+        # call per example).
+        similarities = process.extract_iter(
+            whole, [self._text[ex] for ex in examples], scorer=fuzz.ratio, score_cutoff=0
+        )
+        f1_points, share, weights, entries = (
+            self.f1_points,
+            self.ratio_share,
+            self._weight,
+            self._entry,
+        )
+        extra_get, result_get = extra.get, result.get
+        for _, similarity, at in similarities:
+            ex = examples[at]
+            hit = shared[ex]
             precision = hit / q_total
-            recall = min(1.0, covered[ex] / self._weight[ex])
+            recall = (hit + extra_get(ex, 0.0)) / weights[ex]
+            if recall > 1.0:
+                recall = 1.0
             f1 = 2 * precision * recall / (precision + recall)
-            # The whole-string similarity breaks ties between examples sharing the same words.
-            score = self.f1_points * f1 + self.ratio_share * fuzz.ratio(whole, self._text[ex])
-            entry = self._entry[ex]
-            first, runner = result.get(entry, (0.0, 0.0))
+            score = f1_points * f1 + share * similarity
+            entry = entries[ex]
+            first, runner = result_get(entry, (0.0, 0.0))
             if score > first:
                 result[entry] = (score, first)
             elif score > runner:
