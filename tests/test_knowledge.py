@@ -54,6 +54,15 @@ def test_typos_and_compounds_still_match(index: FuzzyIndex) -> None:
     assert found.ids and found.ids[0] == "werkweek"
 
 
+def test_typos_of_synonyms_and_dutch_spelling_slips_still_match(index: FuzzyIndex) -> None:
+    # "tuition" is only a synonym (the vocabulary knows "collegegeld"): its typo still counts.
+    assert index.lookup("hoeveel tution betaal ik", "nl").ids == ("collegegeld",)
+    # A 16-year-old types "y" for "ij" and swaps "ei" and "ij".
+    spelled = FuzzyIndex({"leeftijd": ["is er een maximum leeftijd"], **EXAMPLES}, SYNONYMS)
+    assert spelled.lookup("is er een maximum leeftyd", "nl").ids == ("leeftijd",)
+    assert spelled.lookup("is er een maximum leefteid", "nl").ids == ("leeftijd",)
+
+
 def test_english_questions(index: FuzzyIndex) -> None:
     found = index.lookup("how many days do I work", "en")
     assert found.status == "answer" and found.ids == ("werkweek",)
@@ -220,21 +229,18 @@ def test_frozen_held_out_set_what_the_user_sees(lang: str, content: Content) -> 
 # The validation sets (written from titles and answers only, never calibrated on): today's
 # results minus about one question (right first, one tap) or plus one (wrong, out of scope).
 VALIDATION_FLOORS = {
-    ("knowledge_dev5.yaml", "nl"): (0.911, 0.977, 0.028, 0.056),
-    ("knowledge_dev5.yaml", "en"): (0.925, 0.991, 0.034, 0.125),
-    ("knowledge_dev6.yaml", "nl"): (0.9, 0.977, 0.023, 0.084),
-    ("knowledge_dev6.yaml", "en"): (0.875, 0.966, 0.034, 0.084),
     ("knowledge_dev7.yaml", "nl"): (0.933, 0.977, 0.028, 0.028),
     ("knowledge_dev7.yaml", "en"): (0.933, 0.975, 0.025, 0.042),
+    ("knowledge_dev8.yaml", "nl"): (0.877, 0.966, 0.045, 0.028),
+    ("knowledge_dev8.yaml", "en"): (0.858, 0.933, 0.084, 0.084),
 }
 
 
 @pytest.mark.parametrize(("name", "lang"), sorted(VALIDATION_FLOORS))
 def test_fresh_validation_sets_what_the_user_sees(name: str, lang: str) -> None:
-    """dev5: right in the first reply 91.7% / 93.3% (nl / en), wrong 2.2% / 2.5%, out of scope
-    shown 2.8% / 8.3% (1 of 36, 2 of 24); dev6: 90.6% / 88.3%, wrong 1.7% / 2.5%, out of scope
-    shown 5.6% / 4.2% (2 of 36, 1 of 24); dev7: 93.9% / 94.2%, wrong 2.2% / 1.7%, none of its
-    out-of-scope questions shown an answer."""
+    """dev7: right in the first reply 93.9% / 94.2% (nl / en), wrong 2.2% / 1.7%, none of its
+    out-of-scope questions shown an answer; dev8: 88.3% / 86.7%, wrong 3.9% / 7.5%, out of
+    scope shown 0% / 4.2% (1 of 24)."""
     from benchmarks.knowledge import load_items, ours, real_data, shown
 
     items = [i for i in load_items(name) if i.lang == lang]

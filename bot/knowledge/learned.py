@@ -20,7 +20,7 @@ from typing import Any
 __all__ = ["FEATURES_VERSION", "Perceptron", "unit_length"]
 
 # Bump when the features change: stored weights with another version are retrained.
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 
 
 def unit_length(features: Iterable[str]) -> dict[str, float]:

@@ -230,8 +230,15 @@ class FuzzyIndex:
         self._postings = {w: tuple(ix) for w, ix in postings.items()}
         self._weight = [sum(self._idf[w] for w in words) for words in self._words]
         self._max_idf = max(self._idf.values(), default=1.0)
+        # A typo of a synonym ("tution" for "tuition") should find what the synonym stands
+        # for, although only the canonical term ("collegegeld") is in the vocabulary.
+        self._alias: dict[str, str] = {}
+        for term, canon in self._canon.items():
+            target = self._content_words(canon)
+            if " " not in term and len(target) == 1 and next(iter(target)) in self._idf:
+                self._alias.setdefault(stem(term), next(iter(target)))
         by_length: dict[int, list[str]] = {}
-        for w in sorted(self._idf):
+        for w in sorted({*self._idf, *self._alias}):
             by_length.setdefault(len(w), []).append(w)
         self._by_length = by_length
         # Words of each entry's answer and title: weak evidence for words no example uses.
@@ -309,8 +316,15 @@ class FuzzyIndex:
         """Vocabulary words that stand for ``word``: itself, typo neighbours, or compound parts."""
         if word in self._idf:
             return ((word, 1.0),)
+        if word in self._alias:
+            return ((self._alias[word], 1.0),)
         if len(word) < 4:
             return ()
+        # Dutch spelling slips a typo score misses: "y" for "ij" ("leeftyd"), "ei" and "ij"
+        # swapped ("tweide", "bijdrage" as "beidrage").
+        for a, b in (("y", "ij"), ("ei", "ij"), ("ij", "ei")):
+            if a in word and (fixed := word.replace(a, b)) in self._idf:
+                return ((fixed, 0.95),)
         # ratio >= 85 needs lengths within about a third of each other: search only those.
         lo, hi = int(len(word) * 0.74), int(len(word) * 1.35) + 1
         vocab = [w for n in range(lo, hi + 1) for w in self._by_length.get(n, ())]
@@ -318,7 +332,10 @@ class FuzzyIndex:
             word, vocab, scorer=fuzz.ratio, score_cutoff=self._word_score, limit=3
         )
         if hits:
-            return tuple((w, score / 100) for w, score, _ in hits)
+            found: dict[str, float] = {}
+            for w, score, _ in hits:  # best first; an alias stands for its canonical term
+                found.setdefault(self._alias.get(w, w), score / 100)
+            return tuple(found.items())
         for cut in range(3, len(word) - 2):
             head, tail = word[:cut], stem(word[cut:])
             if head in self._idf and tail in self._idf:
