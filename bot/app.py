@@ -69,7 +69,9 @@ class StartupError(Exception):
 def load(settings: Settings, folder: Path | None = None) -> Content:
     """The content folder, validated; the contacts file is checked against it as well."""
     try:
-        content = load_content(folder or settings.content_dir, settings.thresholds)
+        content = load_content(
+            folder or settings.content_dir, settings.thresholds, settings.semantic
+        )
     except ContentError as exc:
         raise StartupError("Content errors:", exc.errors) from None
     load_contacts(settings, content)

@@ -272,7 +272,7 @@ def _schema(current: str | None, head: str | None) -> Check:
 def check_content(settings: Settings) -> tuple[Check, Content | None]:
     """The content loads; its warnings are counted, not failed."""
     try:
-        content = load_content(settings.content_dir, settings.thresholds)
+        content = load_content(settings.content_dir, settings.thresholds, settings.semantic)
     except ContentError as exc:
         n = len(exc.errors)
         return (

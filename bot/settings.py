@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     kb_likely_known: float = Field(default=_KB.likely_known, ge=0, le=1)
     kb_likely_covers: float = Field(default=_KB.likely_covers, ge=0, le=1)
     kb_outside_margin: float = Field(default=_KB.outside_margin, ge=0, le=200)
+    # The semantic second opinion for questions the words alone do not settle (needs the
+    # `semantic` extra: pip install 'mkbroute[semantic]'); off by default.
+    semantic: bool = False
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # json: one JSON object per line, for log collectors (Loki, ELK, journald + jq).

