@@ -30,23 +30,28 @@ OUT = ["wat voor weer wordt het morgen"]
 
 class Meanings:
     """A stand-in embedder: texts with the same meaning (listed together) share one vector;
-    every other text gets a vector of its own. Counts how many texts it embedded."""
+    every other text gets one of its own, orthogonal to the rest (until ``dim`` meanings are
+    used up). Counts how many texts it embedded."""
 
     def __init__(self, groups: Sequence[Sequence[str]], dim: int = 64) -> None:
         self._vector: dict[str, NDArray[np.float32]] = {}
-        rng = np.random.default_rng(7)
+        self._dim, self._used, self.calls = dim, 0, 0
         for group in groups:
-            v = rng.normal(size=dim).astype(np.float32)
+            v = self._new()
             for text in group:
-                self._vector[text] = v / np.linalg.norm(v)
-        self._rng, self._dim, self.calls = rng, dim, 0
+                self._vector[text] = v
+
+    def _new(self) -> NDArray[np.float32]:
+        v = np.zeros(self._dim, dtype=np.float32)
+        v[self._used % self._dim] = 1.0
+        self._used += 1
+        return v
 
     def __call__(self, texts: Sequence[str]) -> NDArray[np.float32]:
         self.calls += len(texts)
         for text in texts:
             if text not in self._vector:
-                v = self._rng.normal(size=self._dim).astype(np.float32)
-                self._vector[text] = v / np.linalg.norm(v)
+                self._vector[text] = self._new()
         return np.stack([self._vector[t] for t in texts])
 
 
@@ -65,16 +70,31 @@ def test_a_paraphrase_the_words_miss_is_shown_with_a_hedge() -> None:
     assert found.status == "likely" and found.ids[0] == "taal"
 
 
-def test_it_never_overrules_a_confident_answer_nor_answers_out_of_scope() -> None:
+def test_a_confident_answer_stays_unless_the_model_clearly_prefers_a_runner_up() -> None:
+    question = "hoeveel verdien ik tijdens de opleiding"
     index = FuzzyIndex(EXAMPLES, outside=OUT)
-    embed = Meanings([["hoeveel verdien ik", "hoe lang duurt de opleiding"]])
-    index.semantic = stage(embed)
-    embed.calls = 0
-    found = index.lookup("hoe lang duurt de opleiding", "nl")
-    assert (found.status, found.ids[0]) == ("answer", "duur")
-    assert embed.calls == 0  # not even asked
-    # Closest to the out-of-scope examples: still "I don't know".
+    found = index.lookup(question, "nl")
+    assert (found.status, found.ids[0]) == ("answer", "salaris") and "duur" in found.runners_up
+    # The model agrees (the question means what a salaris example means): the answer stays.
+    index.semantic = stage(Meanings([["hoeveel verdien ik", question]]))
+    assert index.lookup(question, "nl") == found
+    # The model reads it as the runner-up's question: ask, with both as buttons, not guess.
+    index.semantic = stage(Meanings([["hoe lang duurt de opleiding", question]]))
+    asked = index.lookup(question, "nl")
+    assert asked.status == "ambiguous" and asked.ids[:2] == ("salaris", "duur")
+    # The model does not know who asks: an entry written only for other users is no rival.
+    for_students = FuzzyIndex(
+        EXAMPLES, outside=OUT, audiences={"salaris": ["student"], "duur": ["werkgever"]}
+    )
+    for_students.semantic = index.semantic
+    assert for_students.lookup(question, "nl", "student").status == "answer"
+    assert for_students.lookup(question, "nl").status == "ambiguous"
+
+
+def test_out_of_scope_stays_out_of_scope() -> None:
     weather = "gaat het morgen regenen in utrecht"
+    index = FuzzyIndex(EXAMPLES, outside=OUT)
+    # Closest to the out-of-scope examples: still "I don't know".
     index.semantic = stage(Meanings([["wat voor weer wordt het morgen", weather]]))
     assert index.lookup(weather, "nl").status == "none"
 

@@ -131,8 +131,7 @@ class Ranking(NamedTuple):
 
 
 class SecondOpinion(Protocol):
-    """A matcher that reads questions differently (bot.knowledge.semantic): asked only when
-    the words alone are not confident."""
+    """A matcher that reads questions differently (bot.knowledge.semantic)."""
 
     @property
     def threshold(self) -> float:
@@ -149,8 +148,13 @@ class SecondOpinion(Protocol):
         """How far the best entry must be ahead of the next."""
         ...
 
-    def nearest(self, text: str, limit: int = 3) -> list[tuple[str, float]]:
-        """Entries (and OUTSIDE) by similarity to ``text``, best first."""
+    @property
+    def disagree(self) -> float:
+        """How far it must prefer a runner-up to question a confident answer."""
+        ...
+
+    def similarities(self, text: str) -> dict[str, float]:
+        """Each entry's (and OUTSIDE's) similarity to ``text``."""
         ...
 
 
@@ -512,28 +516,43 @@ class FuzzyIndex:
         return Ranking(ranked, q_known / q_total, covers, len(query), boost)
 
     def lookup(self, text: str, lang: str, audience: str | None = None) -> Lookup:
-        return self.second_opinion(text, self.decide(self.rank(text, audience)))
+        ranking = self.rank(text, audience)
+        others = frozenset(e for e, points in ranking.boost.items() if points < 0)
+        return self.second_opinion(text, self.decide(ranking), others)
 
-    def second_opinion(self, text: str, found: Lookup) -> Lookup:
-        """When the words gave "Bedoel je...?" or nothing, a clear semantic match is shown
-        instead (as "likely": hedged, with the word matcher's suggestions as buttons)."""
-        if self.semantic is None or found.status in ("answer", "likely"):
+    def second_opinion(
+        self, text: str, found: Lookup, for_others: frozenset[str] = frozenset()
+    ) -> Lookup:
+        """With the semantic stage: a shown answer the model clearly disagrees with becomes
+        "Bedoel je...?" with both; after "Bedoel je...?" or nothing, a clear semantic match is
+        shown instead (as "likely": hedged, with the word matcher's suggestions as buttons)."""
+        stage = self.semantic
+        if stage is None:
             return found
-        nearest = self.semantic.nearest(text)
+        sims = stage.similarities(text)
+        if found.status in ("answer", "likely"):
+            first = found.ids[0]
+            # The model does not know who asks: an entry written only for other users (a
+            # student's tuition for an employer asking "wat kost het") is no rival.
+            rivals = [e for e in found.runners_up[:2] if e != first and e not in for_others]
+            other = max(rivals, key=lambda e: sims.get(e, -1.0), default=None)
+            if other is None or sims.get(other, -1.0) - sims.get(first, -1.0) < stage.disagree:
+                return found
+            rest = [e for e in found.ids[1:] if e != other]
+            return Lookup("ambiguous", (first, other, *rest)[:3], found.score, found.runners_up)
+        nearest = sorted(sims.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
         if not nearest or nearest[0][0] == OUTSIDE:
             return found
         (best, score), runner = nearest[0], nearest[1][1] if len(nearest) > 1 else -1.0
         # After "none" the words point nowhere in particular (or at the out-of-scope
         # examples): only a very close match overrules them.
-        needed = (
-            self.semantic.threshold_none if found.status == "none" else self.semantic.threshold
-        )
-        if score < needed or score - runner < self.semantic.margin:
+        needed = stage.threshold_none if found.status == "none" else stage.threshold
+        if score < needed or score - runner < stage.margin:
             return found
         # Buttons: the word matcher's suggestions, then semantic runners-up nearly as close
         # (farther ones are noise: "Wat kan deze bot?" under a question about Dutch).
         others = [i for i in found.ids if i != best]
-        near = score - 2 * self.semantic.margin
+        near = score - 2 * stage.margin
         others += [e for e, s in nearest[1:] if s >= near and e not in (OUTSIDE, best, *others)]
         return Lookup("likely", (best, *others[:2]), found.score, found.runners_up)
 
