@@ -663,16 +663,27 @@ def semantic_stage(
     key = hashlib.sha256(json.dumps([MODEL, texts], ensure_ascii=False).encode()).hexdigest()
 
     def read(path: Path) -> Any:
-        vectors = np.load(path, allow_pickle=False)
-        if vectors.shape[0] != len(texts):
-            raise ValueError(f"{vectors.shape[0]} vectors for {len(texts)} questions")
+        try:
+            vectors = np.load(path, allow_pickle=False)
+        except EOFError as exc:  # an empty or cut-off file
+            raise ValueError(f"incomplete file: {exc}") from None
+        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+            raise ValueError(f"vectors of shape {vectors.shape} for {len(texts)} questions")
         return vectors
+
+    def make() -> Any:
+        try:
+            return embed(texts)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise ContentError(
+                [f"the semantic model could not embed the questions: {exc}"]
+            ) from None
 
     vectors = _stored(
         root,
         f"semantic-{key[:16]}.npy",
         read,
-        lambda: embed(texts),
+        make,
         lambda value, out: np.save(out, value, allow_pickle=False),
         "semantic vectors",
     )
