@@ -68,6 +68,7 @@ class BotAPIState:
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: dict[int, itertools.count[int]] = field(default_factory=dict)
     _callback_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _arrived: float = 0.0  # when the call being handled reached the emulator
     _messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- users' side
@@ -205,12 +206,16 @@ class BotAPIState:
         if markup:
             message["reply_markup"] = markup
         self._messages[(chat_id, message["message_id"])] = message
-        self.sent.append(Sent(chat_id, message["message_id"], text, _buttons(markup), method))
+        self.sent.append(
+            Sent(chat_id, message["message_id"], text, _buttons(markup), method, self._arrived)
+        )
         return message
 
     def call(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Run one Bot API method; return (HTTP status, JSON body)."""
+        arrived = time.monotonic()  # before any wait for the lock: what Telegram would count
         with self.lock:
+            self._arrived = arrived
             self.calls.append((method, params))
             if method == "getMe":
                 return _ok(self.me())
@@ -444,6 +449,16 @@ class FakeBotAPI:
         with self.state.lock:
             texts = [s.text[:80] for s in self.state.sent[-5:]]
         raise AssertionError(f"the bot did not answer as expected; last messages: {texts}")
+
+    def message_counts(self) -> dict[int, int]:
+        """Messages sent so far per chat, in one pass (a test polling many users holds the
+        emulator's lock once per round, not once per user)."""
+        counts: dict[int, int] = {}
+        with self.state.lock:
+            for s in self.state.sent:
+                if s.method == "sendMessage":
+                    counts[s.chat_id] = counts.get(s.chat_id, 0) + 1
+        return counts
 
     def messages_to(self, chat_id: int) -> list[Sent]:
         with self.state.lock:
