@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import pairwise, repeat
+from itertools import chain, pairwise, repeat
 from operator import mul
 from types import MappingProxyType
 from typing import Literal, NamedTuple, Protocol
@@ -89,16 +90,19 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=8192)
+def _word_grams(word: str, low: int, high: int) -> tuple[str, ...]:
+    padded = f" {word} "
+    return tuple(
+        padded[i : i + n] for n in range(low, high + 1) for i in range(len(padded) - n + 1)
+    )
+
+
 def char_ngrams(text: str, low: int = 2, high: int = 4) -> dict[str, int]:
     """Character n-grams inside space-padded words, with counts ("werkt" shares "werk")."""
-    grams: dict[str, int] = {}
-    for word in text.split():
-        padded = f" {word} "
-        for n in range(low, high + 1):
-            for i in range(len(padded) - n + 1):
-                g = padded[i : i + n]
-                grams[g] = grams.get(g, 0) + 1
-    return grams
+    # Words repeat across thousands of example questions: each word's n-grams are cut once,
+    # and Counter counts them in C (start-up builds a profile of every example).
+    return Counter(chain.from_iterable(_word_grams(w, low, high) for w in text.split()))
 
 
 def _unit(vector: dict[str, float]) -> dict[str, float]:
@@ -300,18 +304,19 @@ class FuzzyIndex:
         catches them, and gives every entry a say that a single lucky example cannot.
         """
         grams = [char_ngrams(t) for t in self._text]
-        df: dict[str, int] = {}
-        for g in grams:
-            for k in g:
-                df[k] = df.get(k, 0) + 1
+        df = Counter(chain.from_iterable(grams))
         n = len(grams)
-        self._gram_idf = {k: math.log((1 + n) / (1 + d)) + 1 for k, d in df.items()}
+        self._gram_idf = idf = {k: math.log((1 + n) / (1 + d)) + 1 for k, d in df.items()}
         profiles: dict[str, dict[str, float]] = {}
         for entry, g in zip(self._entry, grams, strict=True):
-            vec = _unit({k: (1 + math.log(c)) * self._gram_idf[k] for k, c in g.items()})
+            # Each example's unit vector, added to its entry's profile (n-grams seen once,
+            # the usual case, weigh their idf: 1 + log(1) = 1).
+            values = [idf[k] if c == 1 else (1 + math.log(c)) * idf[k] for k, c in g.items()]
+            norm = math.sqrt(sum(map(mul, values, values)))
             acc = profiles.setdefault(entry, {})
-            for k, v in vec.items():
-                acc[k] = acc.get(k, 0.0) + v
+            get = acc.get
+            for k, v in zip(g, values, strict=True):
+                acc[k] = get(k, 0.0) + v / norm
         self._profiles = {e: _unit(v) for e, v in profiles.items()}
 
     def _profile_similarity(self, text: str, entries: Iterable[str]) -> dict[str, float]:
