@@ -338,11 +338,11 @@ async def process(app: App, raw: dict[str, Any]) -> float:
 
 
 def questions(n: int) -> list[str]:
-    """Free-text questions users ask: ``n`` in-scope questions spread over the held-out set of
-    the knowledge benchmark (consecutive ones share a topic)."""
+    """Free-text questions users ask: ``n`` in-scope questions spread over a validation set of
+    the knowledge benchmark (questions the matcher never learned from)."""
     from benchmarks.knowledge import load_items
 
-    pool = [item.q for item in load_items("knowledge_eval.yaml") if item.id]
+    pool = [item.q for item in load_items("knowledge_dev7.yaml") if item.id]
     return pool[:: max(1, len(pool) // n)][:n]
 
 
@@ -1050,7 +1050,7 @@ def run_knowledge(sizes: Sequence[int]) -> list[tuple[int, float, float, float]]
     from benchmarks import knowledge as kb
 
     data = kb.real_data()
-    asked = [item.q for item in kb.load_items("knowledge_eval.yaml")]
+    asked = [item.q for item in kb.load_items("knowledge_dev7.yaml")]
     out = []
     for size in sizes:
         begin = time.perf_counter()

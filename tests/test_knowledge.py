@@ -188,17 +188,17 @@ def _eval_items(name: str) -> list[dict[str, str | None]]:
 # or plus one (wrong, out of scope shown): a change that makes things worse for users fails.
 HELD_OUT_FLOORS = {
     "nl": {
-        "right_first": 0.895,
-        "one_tap": 0.949,
-        "one_tap_chat": 0.973,
-        "wrong": 0.058,
+        "right_first": 0.922,
+        "one_tap": 0.953,
+        "one_tap_chat": 0.977,
+        "wrong": 0.039,
         "oos_shown": 0.045,
     },
     "en": {
-        "right_first": 0.903,
-        "one_tap": 0.971,
-        "one_tap_chat": 0.977,
-        "wrong": 0.04,
+        "right_first": 0.925,
+        "one_tap": 0.977,
+        "one_tap_chat": 0.983,
+        "wrong": 0.029,
         "oos_shown": 0.029,
     },
 }
@@ -209,9 +209,9 @@ def test_frozen_held_out_set_what_the_user_sees(lang: str, content: Content) -> 
     """Issue 14 on the frozen held-out set, per language, as the chat decides.
 
     The issue's targets are not all met yet (issue 14 stays open): right answer in the first
-    reply >= 90% (89.9% / 90.9%), one tap >= 98% (95.7% / 97.7% among the matcher's
-    alternatives; 98.1% / 98.3% counting the related topics under every answer), wrong <= 2%
-    (5.4% / 3.4%), out-of-scope shown <= 2.5% (2.2% / 0%). The floors keep what was reached.
+    reply >= 90% (92.6% / 93.1%), one tap >= 98% (95.7% / 98.3% among the matcher's
+    alternatives; 98.1% / 98.9% counting the related topics under every answer), wrong <= 2%
+    (3.5% / 2.3%), out-of-scope shown <= 2.5% (2.2% / 0%). The floors keep what was reached.
     """
     from benchmarks.knowledge import load_items, ours, real_data, shown
 
@@ -229,18 +229,21 @@ def test_frozen_held_out_set_what_the_user_sees(lang: str, content: Content) -> 
 # The validation sets (written from titles and answers only, never calibrated on): today's
 # results minus about one question (right first, one tap) or plus one (wrong, out of scope).
 VALIDATION_FLOORS = {
-    ("knowledge_dev7.yaml", "nl"): (0.933, 0.977, 0.028, 0.028),
-    ("knowledge_dev7.yaml", "en"): (0.933, 0.975, 0.025, 0.042),
-    ("knowledge_dev8.yaml", "nl"): (0.877, 0.966, 0.045, 0.028),
-    ("knowledge_dev8.yaml", "en"): (0.858, 0.933, 0.084, 0.084),
+    ("knowledge_dev7.yaml", "nl"): (0.944, 0.977, 0.023, 0.028),
+    ("knowledge_dev7.yaml", "en"): (0.966, 0.975, 0.017, 0.042),
+    ("knowledge_dev8.yaml", "nl"): (0.933, 0.972, 0.034, 0.056),
+    ("knowledge_dev8.yaml", "en"): (0.9, 0.966, 0.05, 0.167),
+    ("knowledge_dev9.yaml", "nl"): (0.9, 0.961, 0.023, 0.028),
+    ("knowledge_dev9.yaml", "en"): (0.908, 0.958, 0.059, 0.042),
 }
 
 
 @pytest.mark.parametrize(("name", "lang"), sorted(VALIDATION_FLOORS))
 def test_fresh_validation_sets_what_the_user_sees(name: str, lang: str) -> None:
-    """dev7: right in the first reply 93.9% / 94.2% (nl / en), wrong 2.2% / 1.7%, none of its
-    out-of-scope questions shown an answer; dev8: 88.3% / 86.7%, wrong 3.9% / 7.5%, out of
-    scope shown 0% / 4.2% (1 of 24)."""
+    """Right in the first reply / wrong / out of scope shown, nl and en: dev7 95.0% / 1.7% / 0%
+    and 97.5% / 0.8% / 0%; dev8 93.9% / 2.8% / 2.8% and 90.8% / 4.2% / 12.5% (3 of 24: "how do
+    i register my garage with the chamber of commerce" gets the sign-up answer); dev9 90.6% /
+    1.7% / 0% and 91.7% / 5.0% / 0%."""
     from benchmarks.knowledge import load_items, ours, real_data, shown
 
     items = [i for i in load_items(name) if i.lang == lang]
@@ -252,13 +255,89 @@ def test_fresh_validation_sets_what_the_user_sees(name: str, lang: str) -> None:
     assert s.oos_shown <= oos_shown, s
 
 
-def test_evaluation_questions_are_not_copies_of_examples(content: Content) -> None:
-    examples = {
-        fold(q) for e in content.knowledge.values() for q in (*e.questions.nl, *e.questions.en)
-    }
-    for name in ("knowledge_eval.yaml", "knowledge_dev.yaml"):
-        copied = [i["q"] for i in _eval_items(name) if fold(str(i["q"])) in examples]
-        assert not copied, f"{name} repeats example questions: {copied}"
+# Questions of the measuring sets that are word for word among what the matcher learns from.
+# Sets written independently share common questions ("How long does it take?", "hoi"); these
+# are today's counts, and the benchmark also reports each set without them ("nl new").
+VERBATIM_OVERLAP = {
+    "knowledge_dev7.yaml": 108,
+    "knowledge_dev8.yaml": 67,
+    "knowledge_dev9.yaml": 60,
+    "knowledge_heldout.yaml": 119,
+}
+
+
+def test_evaluation_questions_are_not_copied_into_what_the_matcher_learns() -> None:
+    """The sets that measure the matcher (validation, held-out) must stay new to it: adding
+    one of their questions to an entry, asked.yaml or outside.yaml would inflate its score."""
+    from benchmarks.knowledge import VALIDATION, learned_from, real_data
+
+    seen = learned_from(real_data())
+    assert set(VERBATIM_OVERLAP) == {*VALIDATION, "knowledge_heldout.yaml"}
+    for name, allowed in VERBATIM_OVERLAP.items():
+        copied = [i["q"] for i in _eval_items(name) if fold(str(i["q"])) in seen]
+        assert len(copied) <= allowed, f"{name}: {len(copied)} questions are now learned from"
+
+
+def test_questions_users_asked_teach_the_matcher(content: Content, tmp_path: Path) -> None:
+    """knowledge/asked.yaml: a question listed there for an entry is found as that entry, and
+    an out-of-scope one there gets no answer, although neither is an entry's own example."""
+    import shutil
+
+    from bot.content.loader import load_content
+
+    question = "kan mijn neef van de sportschool hier ook iets mee"
+    for folder in ("flows", "knowledge"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    asked = tmp_path / "knowledge" / "asked.yaml"
+    asked.write_text(
+        "questions:\n"
+        f'  - {{q: "{question}", lang: nl, id: leeftijd}}\n'
+        '  - {q: "welke ploeg wint de eredivisie dit jaar", lang: nl, id: null}\n',
+        encoding="utf-8",
+    )
+    taught = load_content(tmp_path).index
+    found = taught.lookup(question, "nl")
+    assert found.status in ("answer", "likely") and found.ids[0] == "leeftijd", found
+    assert taught.lookup("welke ploeg wint de eredivisie dit jaar", "nl").status == "none"
+
+
+def test_content_check_reports_problems_in_the_questions_users_asked(tmp_path: Path) -> None:
+    """knowledge/asked.yaml is checked like the entries: an unknown entry, a question that is
+    already an example or out of scope, a question listed twice, an unknown language."""
+    import shutil
+
+    from bot.content.loader import ContentError, load_content
+
+    for folder in ("flows", "knowledge"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    asked = tmp_path / "knowledge" / "asked.yaml"
+    for text, expected in (
+        (
+            '  - {q: "hoe oud mag ik zijn", lang: nl, id: leeftijden}\n',
+            "questions[0]: id: no knowledge entry has the id 'leeftijden'",
+        ),
+        (
+            '  - {q: "Hoeveel dagen per week naar de hogeschool?", lang: nl, id: duur}\n',
+            "'Hoeveel dagen per week naar de hogeschool?' is already an example of entry "
+            "'werkweek'",
+        ),
+        (
+            '  - {q: "hoe laat is het nu", lang: nl, id: duur}\n',
+            "is already out of scope in knowledge/outside.yaml",
+        ),
+        (
+            '  - {q: "hoe oud mag ik zijn", lang: nl, id: leeftijd}\n'
+            '  - {q: "Hoe oud mag ik zijn?", lang: nl, id: duur}\n',
+            "questions[1]: 'Hoe oud mag ik zijn?' is already listed at "
+            "knowledge/asked.yaml: questions[0]",
+        ),
+        ('  - {q: "how old", lang: de, id: leeftijd}\n', "questions[0]: lang: Input should be"),
+        ("  - just a question\n", "questions[0]"),
+    ):
+        asked.write_text("questions:\n" + text, encoding="utf-8")
+        with pytest.raises(ContentError) as info:
+            load_content(tmp_path)
+        assert expected in "\n".join(info.value.errors), info.value.errors
 
 
 def _cli(args: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:

@@ -174,16 +174,11 @@ def test_with_the_real_model_questions_in_other_words_get_their_answer(
     _real_model()
     plain = load_content(content_copy).index
     content = load_content(content_copy, semantic=True)
+    # Questions the words alone leave open (they get "Bedoel je...?"); earlier ones, such as
+    # "moet ik perfect nederlands kunnen?", the words answer since knowledge/asked.yaml.
     for question, entry in [
-        ("moet ik perfect nederlands kunnen?", "taal-nederlands"),
-        (
-            "waar vind ik een mkb bedrijf dat mij wil aannemen? ik wil bouwkunde doen",
-            "werkgever-vinden",
-        ),
-        (
-            "I don't have a high school diploma but I'm 30, is there a test I can take to get in?",
-            "21-plus-toets",
-        ),
+        ("is mijn gebrekkige nederlands een probleem", "taal-nederlands"),
+        ("what do i tell my manager to get a yes", "werkgever-overtuigen"),
     ]:
         assert plain.lookup(question, "nl").status in ("ambiguous", "none"), question
         found = content.index.lookup(question, "nl")

@@ -26,6 +26,7 @@ from bot.content.conditions import Condition, iter_eq
 from bot.content.models import (
     LANGS,
     PLACEHOLDER,
+    AskedQuestion,
     Entry,
     Flow,
     Messages,
@@ -48,6 +49,7 @@ __all__ = [
     "index_inputs",
     "learned_model",
     "load_content",
+    "matcher_inputs",
     "read_yaml",
 ]
 
@@ -73,7 +75,7 @@ REQUIRED_KNOWLEDGE = frozenset(
     alle-routes
     """.split()
 )
-SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml", "outside.yaml"}
+SPECIAL_KNOWLEDGE = {"synonyms.yaml", "pilots.yaml", "outside.yaml", "asked.yaml"}
 PLACEHOLDERS = {
     "lead_ref",
     "user_id",
@@ -363,6 +365,68 @@ def _load_outside(root: Path, entries: Mapping[str, Entry], errors: list[str]) -
     return (*outside.questions.nl, *outside.questions.en)
 
 
+def _load_asked(
+    root: Path, entries: Mapping[str, Entry], outside: Sequence[str], errors: list[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """knowledge/asked.yaml (optional): questions as users typed them, by the entry that
+    answers them (more examples to learn from) or out of scope (more of outside.yaml).
+
+    A question listed twice, or that is already an example or out of scope elsewhere, would
+    teach the matcher twice or contradict it: an error.
+    """
+    name = "knowledge/asked.yaml"
+    path = root / name
+    asked: dict[str, list[str]] = {}
+    asked_outside: list[str] = []
+    if not path.exists():
+        return asked, asked_outside
+    owner: dict[str, str] = {
+        fold(q): f"an example of entry {e.id!r}"
+        for e in entries.values()
+        for q in (e.title.nl, e.title.en, *e.questions.nl, *e.questions.en)
+    }
+    owner.update((fold(q), "out of scope in knowledge/outside.yaml") for q in outside)
+    for i, item in _listed(AskedQuestion, _read(path, root, errors), "questions", name, errors):
+        at = f"{name}: questions[{i}]"
+        if item.id is not None and item.id not in entries:
+            errors.append(f"{at}: id: no knowledge entry has the id {item.id!r}")
+            continue
+        key = fold(item.q)
+        if key in owner:
+            errors.append(f"{at}: {item.q!r} is already {owner[key]}")
+            continue
+        owner[key] = f"listed at {at}"
+        if item.id is None:
+            asked_outside.append(item.q)
+        else:
+            asked.setdefault(item.id, []).append(item.q)
+    return asked, asked_outside
+
+
+def _matcher_parts(
+    root: Path, errors: list[str]
+) -> tuple[dict[str, Entry], list[list[str]], list[str], dict[str, list[str]]]:
+    """Entries, synonyms, every out-of-scope question and the questions users asked."""
+    entries, synonyms = _load_knowledge(root, errors)
+    outside = _load_outside(root, entries, errors)
+    asked, asked_outside = _load_asked(root, entries, outside, errors)
+    return entries, synonyms, [*outside, *asked_outside], asked
+
+
+def matcher_inputs(
+    root: Path | None = None,
+) -> tuple[dict[str, list[str]], dict[str, str], list[list[str]], list[str]]:
+    """What the shipped matcher learns from: examples and answer texts by entry, synonym
+    groups, out-of-scope questions (for benchmarks and tools; raises ContentError)."""
+    root = Path(root) if root is not None else default_content_dir()
+    errors: list[str] = []
+    entries, synonyms, outside, asked = _matcher_parts(root, errors)
+    if errors:
+        raise ContentError(errors)
+    examples, bodies = index_inputs(entries.values(), asked)
+    return examples, bodies, synonyms, outside
+
+
 def _load_knowledge(root: Path, errors: list[str]) -> tuple[dict[str, Entry], list[list[str]]]:
     entries: dict[str, Entry] = {}
     where: dict[str, str] = {}
@@ -506,12 +570,22 @@ def _load_pilots(root: Path, flows: Mapping[str, Flow], errors: list[str]) -> di
     return pilots
 
 
-def index_inputs(entries: Iterable[Entry]) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """What the matcher learns from: example questions (titles too) and answer texts."""
+def index_inputs(
+    entries: Iterable[Entry], asked: Mapping[str, Sequence[str]] | None = None
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """What the matcher learns from: example questions (titles and the questions users asked,
+    ``asked``, too) and answer texts."""
     examples: dict[str, list[str]] = {}
     bodies: dict[str, str] = {}
+    asked = asked or {}
     for e in entries:
-        examples[e.id] = [e.title.nl, e.title.en, *e.questions.nl, *e.questions.en]
+        examples[e.id] = [
+            e.title.nl,
+            e.title.en,
+            *e.questions.nl,
+            *e.questions.en,
+            *asked.get(e.id, ()),
+        ]
         bodies[e.id] = " ".join((e.title.nl, e.title.en, e.answer.nl, e.answer.en))
     return examples, bodies
 
@@ -523,11 +597,13 @@ def build_index(
     outside: Sequence[str] = (),
     root: Path | None = None,
     semantic: bool = False,
+    asked: Mapping[str, Sequence[str]] | None = None,
 ) -> FuzzyIndex:
-    """The matcher for these entries; with ``root``, its learned model too (stored there),
-    and with ``semantic`` the semantic second opinion."""
+    """The matcher for these entries (and the questions users ``asked``, by entry); with
+    ``root``, its learned model too (stored there), and with ``semantic`` the semantic second
+    opinion."""
     entries = list(entries)
-    examples, bodies = index_inputs(entries)
+    examples, bodies = index_inputs(entries, asked)
     audiences = {e.id: e.audiences for e in entries}
     index = FuzzyIndex(
         examples, synonyms, thresholds, bodies=bodies, audiences=audiences, outside=outside
@@ -718,8 +794,7 @@ def load_content(
         )
         if messages is not None:
             _check_placeholders(dict(messages), f"flows/{MESSAGES_FILE}", errors)
-    entries, synonyms = _load_knowledge(root, errors)
-    outside = _load_outside(root, entries, errors)
+    entries, synonyms, outside, asked = _matcher_parts(root, errors)
     pilots = _load_pilots(root, flows, errors)
     for group, ids in messages.topics.items() if messages else ():
         if group != "algemeen" and group not in flows:
@@ -745,7 +820,7 @@ def load_content(
         messages=messages,
         knowledge=MappingProxyType(entries),
         index=build_index(
-            entries.values(), synonyms, thresholds or Thresholds(), outside, root, semantic
+            entries.values(), synonyms, thresholds or Thresholds(), outside, root, semantic, asked
         ),
         pilots=MappingProxyType(pilots),
         version=_version(root),

@@ -19,6 +19,7 @@ __all__ = [
     "COMMANDS",
     "LANGS",
     "AltTexts",
+    "AskedQuestion",
     "Audience",
     "Choice",
     "Entry",
@@ -427,6 +428,14 @@ class Outside(_Frozen):
     """knowledge/outside.yaml: questions the assistant does not answer, near misses included."""
 
     questions: Questions
+
+
+class AskedQuestion(_Frozen):
+    """A question as a user typed it, and the entry that answers it (None: out of scope)."""
+
+    q: str = Field(min_length=1, max_length=500)
+    lang: Literal["nl", "en"]
+    id: KbId | None
 
 
 class Entry(_Frozen):
