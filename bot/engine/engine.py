@@ -363,6 +363,10 @@ class _TurnBuilder:
             return
         status, ids, number = _match_choice(step, text)
         if status == "answer":
+            if _asks_too(text):
+                # "ik ben 44 en heb geen havo, kan ik toch instromen": 44 answers the step, and
+                # the question after it deserves its answer too (when the knowledge has one).
+                self.question(text, quiet=True)
             self.answer(flow, step, ids[0], number)
         elif status == "suggest":
             buttons = [
@@ -1057,6 +1061,28 @@ def _looks_like_question(text: str) -> bool:
     if text.rstrip().endswith("?") and len(words) >= 2:
         return True
     return len(words) >= 3 and words[0] in _QUESTION_WORDS
+
+
+# A clause that opens as a question: a question word, or a verb with its subject ("kan ik",
+# "is er", "do i"); "en heb geen havo" is a statement, "kan ik toch instromen" a question.
+_CLAUSES = re.compile(r"[,;.!:]|\s(?:en|maar|of|and|but|or)\s")
+_INTERROGATIVES = frozenset(
+    (
+        "wat hoe wie waar wanneer waarom welke hoeveel hoelang what how who where when why which"
+    ).split()
+)
+_SUBJECTS = frozenset("ik je jij u we wij er het dat dit i you we there it this that".split())
+
+
+def _asks_too(text: str) -> bool:
+    """Whether a typed answer goes on to ask something ("ik ben 44, kan ik nog instromen?")."""
+    for clause in _CLAUSES.split(text.casefold())[1:]:
+        words = fold(clause).split()
+        if len(words) >= 3 and (
+            words[0] in _INTERROGATIVES or (words[0] in _QUESTION_WORDS and words[1] in _SUBJECTS)
+        ):
+            return True
+    return False
 
 
 def _choice_forms(choice: Choice) -> list[str]:
