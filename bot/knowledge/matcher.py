@@ -23,6 +23,7 @@ whole.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter
@@ -247,6 +248,12 @@ class FuzzyIndex:
         self._any_term = (
             re.compile("|".join(re.escape(f" {t} ") for t in self._terms)) if self._terms else None
         )
+        # Where each word starts a term (positions in _terms): a term can only occur in a text
+        # that has its first word, so a text need not be searched for all ~300 terms.
+        self._terms_from: dict[str, tuple[int, ...]] = {}
+        for i, term in enumerate(self._terms):
+            first = term.split()[0]
+            self._terms_from[first] = (*self._terms_from.get(first, ()), i)
         self._entry: list[str] = []
         self._words: list[frozenset[str]] = []
         self._text: list[str] = []
@@ -339,10 +346,27 @@ class FuzzyIndex:
     def normalise(self, text: str) -> str:
         """Fold the text and map synonyms to their canonical term."""
         folded = f" {fold(text)} "
-        if self._any_term is not None and self._any_term.search(folded):
-            for term in self._terms:
-                if f" {term} " in folded:
-                    folded = folded.replace(f" {term} ", f" {self._canon[term]} ")
+        if self._any_term is None or not self._any_term.search(folded):
+            return folded.strip()
+        # The terms in _terms order (longest first), as if each were tried in turn: only
+        # those whose first word the text has, plus any a replacement brings in later on.
+        starts = self._terms_from
+        todo = [i for w in set(folded.split()) for i in starts.get(w, ())]
+        heapq.heapify(todo)
+        tried: set[int] = set()
+        while todo:
+            i = heapq.heappop(todo)
+            if i in tried:
+                continue
+            tried.add(i)
+            term = self._terms[i]
+            if f" {term} " in folded:
+                canon = self._canon[term]
+                folded = folded.replace(f" {term} ", f" {canon} ")
+                for w in canon.split():
+                    for j in starts.get(w, ()):
+                        if j > i:
+                            heapq.heappush(todo, j)
         return folded.strip()
 
     def words(self, text: str) -> frozenset[str]:
