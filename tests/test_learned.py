@@ -117,15 +117,16 @@ def test_an_unwritable_content_folder_falls_back_to_the_user_cache(
 
 
 def test_the_shipped_content_comes_with_its_learned_model(content: Content) -> None:
-    """A garage owner asking what he gains: word overlap alone cannot choose between the
-    benefits for working adults and for employers and asks "Bedoel je...?"; the learned model
-    knows that "student aannemen" is an employer's question and shows the employer's benefits."""
-    question = "ik heb een garage met 5 man, wat schiet ik ermee op als ik zo'n student aanneem"
+    """A hairdresser asking what a dual student brings her: word overlap alone leans to the
+    employer's costs (both share "wat heb ik aan", "student"); the learned model knows it is
+    an employer asking what she gains and shows the employer's benefits."""
+    question = "ik run een kapsalon, wat heb ik aan een duale student"
     index = content.index
     assert isinstance(index, FuzzyIndex) and index.learned is not None
     model, index.learned = index.learned, None
     try:
-        assert index.lookup(question, "nl").status == "ambiguous"
+        plain = index.lookup(question, "nl")
+        assert plain.status == "ambiguous" or plain.ids[0] != "voordelen-werkgever", plain
     finally:
         index.learned = model
     found = index.lookup(question, "nl")
