@@ -339,10 +339,20 @@ def _load_flows(root: Path, errors: list[str]) -> dict[str, Flow]:
     return flows
 
 
-def _load_outside(root: Path, entries: Mapping[str, Entry], errors: list[str]) -> tuple[str, ...]:
+def _example_owners(entries: Mapping[str, Entry]) -> dict[str, str]:
+    """Each example question (and title), folded, with the entry it belongs to."""
+    return {
+        fold(q): e.id
+        for e in entries.values()
+        for q in (e.title.nl, e.title.en, *e.questions.nl, *e.questions.en)
+    }
+
+
+def _load_outside(root: Path, owner: Mapping[str, str], errors: list[str]) -> tuple[str, ...]:
     """knowledge/outside.yaml (optional): out-of-scope examples, in both languages.
 
-    A question that is also an entry's example would cancel that example out: an error.
+    A question that is also an entry's example (``owner``) would cancel that example out:
+    an error.
     """
     name = "knowledge/outside.yaml"
     path = root / name
@@ -351,11 +361,6 @@ def _load_outside(root: Path, entries: Mapping[str, Entry], errors: list[str]) -
     outside = _model(Outside, _read(path, root, errors), name, errors)
     if outside is None:
         return ()
-    owner = {
-        fold(q): e.id
-        for e in entries.values()
-        for q in (e.title.nl, e.title.en, *e.questions.nl, *e.questions.en)
-    }
     for lang in LANGS:
         for j, q in enumerate(getattr(outside.questions, lang)):
             if fold(q) in owner:
@@ -367,13 +372,17 @@ def _load_outside(root: Path, entries: Mapping[str, Entry], errors: list[str]) -
 
 
 def _load_asked(
-    root: Path, entries: Mapping[str, Entry], outside: Sequence[str], errors: list[str]
+    root: Path,
+    entries: Mapping[str, Entry],
+    examples: Mapping[str, str],
+    outside: Sequence[str],
+    errors: list[str],
 ) -> tuple[dict[str, list[str]], list[str]]:
     """knowledge/asked.yaml (optional): questions as users typed them, by the entry that
     answers them (more examples to learn from) or out of scope (more of outside.yaml).
 
-    A question listed twice, or that is already an example or out of scope elsewhere, would
-    teach the matcher twice or contradict it: an error.
+    A question listed twice, or that is already an example (``examples``: folded question ->
+    entry) or out of scope elsewhere, would teach the matcher twice or contradict it: an error.
     """
     name = "knowledge/asked.yaml"
     path = root / name
@@ -381,11 +390,7 @@ def _load_asked(
     asked_outside: list[str] = []
     if not path.exists():
         return asked, asked_outside
-    owner: dict[str, str] = {
-        fold(q): f"an example of entry {e.id!r}"
-        for e in entries.values()
-        for q in (e.title.nl, e.title.en, *e.questions.nl, *e.questions.en)
-    }
+    owner = {q: f"an example of entry {e!r}" for q, e in examples.items()}
     owner.update((fold(q), "out of scope in knowledge/outside.yaml") for q in outside)
     for i, item in _listed(AskedQuestion, _read(path, root, errors), "questions", name, errors):
         at = f"{name}: questions[{i}]"
@@ -409,8 +414,9 @@ def _matcher_parts(
 ) -> tuple[dict[str, Entry], list[list[str]], list[str], dict[str, list[str]]]:
     """Entries, synonyms, every out-of-scope question and the questions users asked."""
     entries, synonyms = _load_knowledge(root, errors)
-    outside = _load_outside(root, entries, errors)
-    asked, asked_outside = _load_asked(root, entries, outside, errors)
+    owners = _example_owners(entries)
+    outside = _load_outside(root, owners, errors)
+    asked, asked_outside = _load_asked(root, entries, owners, outside, errors)
     return entries, synonyms, [*outside, *asked_outside], asked
 
 

@@ -1071,7 +1071,7 @@ _INTERROGATIVES = frozenset(
         "wat hoe wie waar wanneer waarom welke hoeveel hoelang what how who where when why which"
     ).split()
 )
-_SUBJECTS = frozenset("ik je jij u we wij er het dat dit i you we there it this that".split())
+_SUBJECTS = frozenset("ik je jij u we wij er het dat dit i you there it this that".split())
 
 
 def _asks_too(text: str) -> bool:
