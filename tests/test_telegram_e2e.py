@@ -4,7 +4,9 @@ stack, against the Bot API emulator on 127.0.0.1."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import math
 import os
 import signal
 import socket
@@ -18,6 +20,7 @@ from typing import TextIO
 
 import pytest
 
+from bot.adapters.telegram.application import LIMIT_PER_SECOND
 from bot.content.bundle import Content
 from tests.conftest import cli_env, mkbroute
 from tests.support.botapi import TOKEN, FakeBotAPI, Fault, Sent
@@ -607,6 +610,10 @@ def test_many_users_at_once_get_their_own_leads_within_telegrams_limits(
     users = list(range(20_000, 20_000 + count))
     proc = start_bot(api, tmp_path)
     started = time.monotonic()
+    # No cycle collection in this process while it observes: with the whole suite's objects
+    # alive, one full collection holds the emulator up for a noticeable part of a second.
+    gc.collect()
+    gc.disable()
     try:
         say(api, 1, "/start", "digitale assistent")
         scripts = {u: employer_script(u) for u in users}
@@ -635,6 +642,7 @@ def test_many_users_at_once_get_their_own_leads_within_telegrams_limits(
             lambda _: all(any("L-20" in m.text for m in api.messages_to(u)) for u in users), 120
         )
     finally:
+        gc.enable()
         code, log = stop_bot(proc)
     elapsed = time.monotonic() - started
     assert code == 0, log[-3000:]
@@ -649,8 +657,15 @@ def test_many_users_at_once_get_their_own_leads_within_telegrams_limits(
     with api.state.lock:
         sent = [s for s in api.state.sent if s.method == "sendMessage"]
         limited = list(api.state.rate_limited)
-    assert busiest_second([s.at for s in sent]) <= 30
+        worst_stall = max((late for _, late in api.state.stalls), default=0.0)
+    # The emulator stamps a request when its own loop reads it: if this test process was held up
+    # (a full garbage collection of the whole suite's objects, a loaded machine), what the bot
+    # paced evenly meanwhile is stamped in one bunch. That bunch is the observer's, not the bot's.
+    bunched = math.ceil(worst_stall * LIMIT_PER_SECOND)
+    assert busiest_second([s.at for s in sent]) <= 30 + bunched
     for u in users:
         assert busiest_second([s.at for s in sent if s.chat_id == u]) <= 3
     assert limited == []
-    print(f"T16: {count} users, {len(sent)} messages in {elapsed:.0f} s")
+    print(
+        f"T16: {count} users, {len(sent)} messages in {elapsed:.0f} s; stall {worst_stall:.2f} s"
+    )

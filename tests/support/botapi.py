@@ -64,6 +64,9 @@ class BotAPIState:
     rate_limited: list[int] = field(default_factory=list)
     documents: list[tuple[str, bytes]] = field(default_factory=list)
     webhook: str | None = None
+    # (when, how long) the emulator's own event loop was held up: requests that reached the
+    # socket meanwhile are read, and stamped, together when it resumes.
+    stalls: list[tuple[float, float]] = field(default_factory=list)
     on_update: Callable[[], None] = lambda: None
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: dict[int, itertools.count[int]] = field(default_factory=dict)
@@ -211,9 +214,12 @@ class BotAPIState:
         )
         return message
 
-    def call(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def call(
+        self, method: str, params: dict[str, Any], arrived: float | None = None
+    ) -> tuple[int, dict[str, Any]]:
         """Run one Bot API method; return (HTTP status, JSON body)."""
-        arrived = time.monotonic()  # before any wait for the lock: what Telegram would count
+        if arrived is None:
+            arrived = time.monotonic()  # before any wait for the lock: what Telegram would count
         with self.lock:
             self._arrived = arrived
             self.calls.append((method, params))
@@ -327,6 +333,7 @@ class FakeBotAPI:
         self._runner: web.AppRunner | None = None
         self._wake: asyncio.Event | None = None
         self._released = False  # see release_polls()
+        self._beat: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
@@ -351,12 +358,15 @@ class FakeBotAPI:
         self.release_polls()  # closing waits for open long polls: answer them now
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._stop_heartbeat(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
 
     async def _start(self) -> None:
         self._wake = asyncio.Event()
+        if self._beat is None:
+            self._beat = asyncio.create_task(self._heartbeat())
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("POST", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -391,7 +401,25 @@ class FakeBotAPI:
         if release:
             self._loop.call_soon_threadsafe(self._notify)
 
+    async def _heartbeat(self) -> None:
+        """Record when this loop was held up (the test process is busy, the machine loaded)."""
+        tick = 0.01
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(tick)
+            late = time.monotonic() - before - tick
+            if late > 0.02:
+                with self.state.lock:
+                    self.state.stalls.append((time.monotonic(), late))
+
+    async def _stop_heartbeat(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat
+
     async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()  # the first moment this loop sees the request
         if request.match_info["token"] != self.token:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
@@ -409,7 +437,7 @@ class FakeBotAPI:
                 return web.json_response(response[1], status=response[0])
         if method == "getUpdates":
             return web.json_response(await self._get_updates(params))
-        status, body = self.state.call(method, params)
+        status, body = self.state.call(method, params, arrived)
         return web.json_response(body, status=status)
 
     async def _get_updates(self, params: dict[str, Any]) -> dict[str, Any]:
