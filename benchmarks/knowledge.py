@@ -51,7 +51,12 @@ DATA = Path(__file__).resolve().parent / "data"
 ASKED = ROOT / "knowledge" / "asked.yaml"
 FOLDS = 5
 # Fresh sets to check a change on before it is kept (nothing is calibrated on them).
-VALIDATION = ("knowledge_dev7.yaml", "knowledge_dev8.yaml", "knowledge_dev9.yaml")
+VALIDATION = (
+    "knowledge_dev7.yaml",
+    "knowledge_dev8.yaml",
+    "knowledge_dev9.yaml",
+    "knowledge_dev10.yaml",
+)
 LEARNED_UP_TO = 1000  # entries: the latency table trains the learned model up to this size
 
 
@@ -382,15 +387,28 @@ def timed_lookup(index: FuzzyIndex) -> Ranker:
     return rank
 
 
-def latency(rank: Ranker, questions: Sequence[str], repeat: int = 3) -> tuple[float, float]:
+def latency(rank: Ranker, questions: Sequence[str], repeat: int = 5) -> tuple[float, float, float]:
+    """p50 and p99 over every timed call, and the p99 of each question's fastest call.
+
+    On a shared machine a call is sometimes held up by something else (another process, an
+    interrupt); the fastest of ``repeat`` calls is what the question itself costs.
+    """
     samples: list[float] = []
+    best: dict[str, float] = {}
     for _ in range(repeat):
         for q in questions:
             start = time.perf_counter()
             rank(q)
-            samples.append((time.perf_counter() - start) * 1000)
+            took = (time.perf_counter() - start) * 1000
+            samples.append(took)
+            best[q] = min(took, best.get(q, took))
     samples.sort()
-    return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))]
+    fastest = sorted(best.values())
+    return (
+        statistics.median(samples),
+        samples[int(0.99 * (len(samples) - 1))],
+        fastest[int(0.99 * (len(fastest) - 1))],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -493,10 +511,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if semantic is not None:
         with_stage = timed_lookup(semantic)
         with_stage(questions[0])
-        p50, p99 = latency(with_stage, questions, repeat=1)
+        p50, p99, _ = latency(with_stage, questions, repeat=1)
         print(f"with the semantic stage, real content: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    print("latency per query in ms (p50 / p99), same questions, same process")
-    header = "".join(f"{f'{n} entries':>20}" for n in args.sizes.split(","))
+    print(
+        "latency per query in ms (p50 / p99 of all calls / p99 of each question's fastest of 5),"
+        " same questions, same process"
+    )
+    header = "".join(f"{f'{n} entries':>28}" for n in args.sizes.split(","))
     print(f"{'system':18}{header}")
     for name, make in builders.items():
         cells = []
@@ -506,9 +527,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 cells.append("-")
                 continue
             timed(questions[0])  # warm up
-            p50, p99 = latency(timed, questions)
-            cells.append(f"{p50:9.3f} / {p99:7.3f}")
-        print(f"{name:18}" + "".join(f"{c:>20}" for c in cells))
+            p50, p99, fastest = latency(timed, questions)
+            cells.append(f"{p50:7.3f} / {p99:6.3f} / {fastest:6.3f}")
+        print(f"{name:18}" + "".join(f"{c:>28}" for c in cells))
 
 
 if __name__ == "__main__":

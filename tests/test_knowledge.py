@@ -235,6 +235,8 @@ VALIDATION_FLOORS = {
     ("knowledge_dev8.yaml", "en"): (0.933, 0.966, 0.034, 0.167),
     ("knowledge_dev9.yaml", "nl"): (0.927, 0.972, 0.028, 0.028),
     ("knowledge_dev9.yaml", "en"): (0.933, 0.958, 0.034, 0.042),
+    ("knowledge_dev10.yaml", "nl"): (0.950, 0.978, 0.017, 0.056),
+    ("knowledge_dev10.yaml", "en"): (0.950, 0.967, 0.025, 0.125),
 }
 
 
@@ -243,7 +245,8 @@ def test_fresh_validation_sets_what_the_user_sees(name: str, lang: str) -> None:
     """Right in the first reply / wrong / out of scope shown, nl and en: dev7 96.1% / 2.2% / 0%
     and 98.3% / 0.8% / 0%; dev8 95.0% / 2.2% / 2.8% and 94.2% / 2.5% / 12.5% (3 of 24: "how do
     i register my garage with the chamber of commerce" gets the sign-up answer); dev9 93.3% /
-    2.2% / 0% and 94.2% / 2.5% / 0%."""
+    2.2% / 0% and 94.2% / 2.5% / 0%; dev10 (measured once, untouched) 95.6% / 1.1% / 2.8% and
+    95.8% / 1.7% / 8.3%."""
     from benchmarks.knowledge import load_items, ours, real_data, shown
 
     items = [i for i in load_items(name) if i.lang == lang]
@@ -262,6 +265,7 @@ VERBATIM_OVERLAP = {
     "knowledge_dev7.yaml": 108,
     "knowledge_dev8.yaml": 67,
     "knowledge_dev9.yaml": 60,
+    "knowledge_dev10.yaml": 12,
     "knowledge_heldout.yaml": 119,
 }
 

@@ -483,7 +483,7 @@ class FuzzyIndex:
         # rapidfuzz's iterator reads the question once for all of them (half the time of a
         # call per example).
         similarities = process.extract_iter(
-            whole, [self._text[ex] for ex in examples], scorer=fuzz.ratio, score_cutoff=0
+            whole, list(map(self._text.__getitem__, examples)), scorer=fuzz.ratio, score_cutoff=0
         )
         f1_points, share, weights, entries = (
             self.f1_points,
@@ -496,7 +496,7 @@ class FuzzyIndex:
             ex = examples[at]
             hit = shared[ex]
             precision = hit / q_total
-            recall = (hit + extra_get(ex, 0.0)) / weights[ex]
+            recall = (hit + extra_get(ex, 0.0) if extra else hit) / weights[ex]
             if recall > 1.0:
                 recall = 1.0
             f1 = 2 * precision * recall / (precision + recall)
