@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,18 @@ def test_the_shipped_content_comes_with_its_learned_model(content: Content) -> N
         index.learned = model
     found = index.lookup(question, "nl")
     assert found.status in ("answer", "likely") and found.ids[0] == "voordelen-werkgever"
+
+
+def test_weights_stored_under_a_private_umask_are_readable_by_the_runtime_user(
+    tmp_path: Path,
+) -> None:
+    """The image stores the weights as root while the CLI's umask is 0077; the bot runs as
+    an unprivileged user and must be able to read them, or it retrains at every start."""
+    old = os.umask(0o077)
+    try:
+        _learned(tmp_path)
+    finally:
+        os.umask(old)
+    (stored,) = (tmp_path / ".cache").glob("learned-*.json")
+    assert stat.S_IMODE((tmp_path / ".cache").stat().st_mode) == 0o755
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o644

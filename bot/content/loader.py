@@ -680,10 +680,16 @@ def _stored(
     prefix = name.split("-", 1)[0]
     for folder in dirs:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if not folder.is_dir():
+                folder.mkdir(parents=True)
+                # Derived from public content, not personal data: the CLI's private umask
+                # (0077) would hide it from the image's unprivileged user, who would then
+                # retrain at every container start.
+                folder.chmod(0o755)
             tmp = folder / f".{name}.{os.getpid()}.tmp"
             with tmp.open("wb") as out:
                 write(value, out)
+            tmp.chmod(0o644)
             os.replace(tmp, folder / name)  # atomic: workers starting together never see half
             # Earlier versions of the content: the newest few stay (a shared user cache may
             # serve several content folders), the rest go.
