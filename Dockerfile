@@ -17,7 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MKBROUTE_DATA_DIR=/data
 # The dependencies first, exactly as locked (hash-checked): this layer is rebuilt only when
 # the lock changes, not after a one-line content edit. With the optional semantic stage
-# (MKBROUTE_SEMANTIC=1; ~90 MB more):
+# (MKBROUTE_SEMANTIC=1; 182 MB more, the model and numpy):
 #   docker build --build-arg LOCK=requirements-semantic.lock .
 ARG LOCK=requirements.lock
 COPY requirements.lock requirements-semantic.lock /tmp/
