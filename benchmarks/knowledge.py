@@ -299,12 +299,14 @@ def calibrate(
 ) -> tuple[Thresholds, Shown]:
     """Grid search over the answer and likely bands on ``dev`` ranked out of fold (``cache``):
     the most right answers in the first reply (plus a quarter point per one-tap answer) with
-    at most 2% wrong answers and 2.5% of out-of-scope questions shown an answer."""
+    at most 2% wrong answers and 2.5% of out-of-scope questions shown an answer, in Dutch and
+    in English each."""
     base = index.thresholds
+    langs = [[i for i in dev if i.lang == lang] for lang in ("nl", "en")]
     best: tuple[float, Thresholds, Shown] | None = None
     for answer, margin, likely, likely_margin, likely_known, covers, outside in product(
         (84.0, 92.0, 100.0, 108.0),
-        (6.0, 10.0, 14.0),
+        (6.0, 10.0, 14.0, 20.0, 30.0),
         (60.0, 65.0, 70.0, 75.0, 80.0, 85.0, 90.0),
         (0.0, 2.0, 4.0, 8.0),
         (0.4, 0.5, 0.6, 0.7),
@@ -323,12 +325,14 @@ def calibrate(
             likely_covers=covers,
             outside_margin=outside,
         )
-        s = shown(index, dev, cache)
-        if s.wrong > max_wrong or s.oos_shown > max_oos:
+        # The limits hold for each language, as the targets do: a pooled 2% let English
+        # run at 2.5% wrong answers while Dutch stayed under.
+        per_lang = [shown(index, items, cache) for items in langs]
+        if any(s.wrong > max_wrong or s.oos_shown > max_oos for s in per_lang):
             continue
-        value = s.right_first + 0.25 * s.one_tap
+        value = sum(s.right_first + 0.25 * s.one_tap for s in per_lang)
         if best is None or value > best[0]:
-            best = (value, index.thresholds, s)
+            best = (value, index.thresholds, shown(index, dev, cache))
     index.thresholds = base
     assert best is not None, "no setting meets the limits on the questions users asked"
     return best[1], best[2]
@@ -411,6 +415,32 @@ def latency(rank: Ranker, questions: Sequence[str], repeat: int = 5) -> tuple[fl
     )
 
 
+def timed_table(
+    builders: Mapping[str, Callable[[dict[str, list[str]]], Ranker | None]],
+    data: Data,
+    questions: Sequence[str],
+    sizes: str,
+) -> str:
+    """Latency per system and knowledge base size, as printed lines."""
+    lines = [
+        "latency per query in ms (p50 / p99 of all calls / p99 of each question's fastest of 5),"
+        " same questions, same process, before the semantic stage is loaded",
+        f"{'system':18}" + "".join(f"{f'{n} entries':>28}" for n in sizes.split(",")),
+    ]
+    for name, make in builders.items():
+        cells = []
+        for size in (int(n) for n in sizes.split(",")):
+            timed = make(padded(data.examples, size))
+            if timed is None:
+                cells.append("-")
+                continue
+            timed(questions[0])  # warm up
+            p50, p99, fastest = latency(timed, questions)
+            cells.append(f"{p50:7.3f} / {p99:6.3f} / {fastest:6.3f}")
+        lines.append(f"{name:18}" + "".join(f"{c:>28}" for c in cells))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -442,12 +472,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in VALIDATION:
         shown_table(index, load_items(name), f"validation set ({name})", knowledge, seen)
     shown_table(index, heldout, "frozen held-out set", knowledge, seen)
-    semantic = None if args.no_semantic else with_semantic(data)
-    if semantic is not None:
-        for name in VALIDATION:
-            shown_table(semantic, load_items(name), f"+ semantic stage, {name}", knowledge, seen)
-        shown_table(semantic, heldout, "+ semantic stage, frozen held-out set", knowledge, seen)
-
     systems: dict[str, tuple[Ranker, Confident]] = {
         "mkbroute (ours)": (
             index.scores,
@@ -473,19 +497,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             systems[name] = (rank, cutoff_rule(cut))
             builders[name] = build
 
-    inscope = sum(1 for i in heldout if i.id)
-    print(
-        f"\nconfident answers only, frozen held-out set: {inscope} in-scope, "
-        f"{len(heldout) - inscope} out-of-scope questions"
-    )
-    print(f"{'system':18} {'top-1':>7} {'conf.right':>11} {'conf.wrong':>11} {'oos conf.':>10}")
-    for name, (rank, confident) in systems.items():
-        e = evaluate(rank, heldout, confident)
-        print(
-            f"{name:18} {e.top1:7.1%} {e.confident_correct:11.1%} {e.confident_wrong:11.1%} "
-            f"{e.oos_confident:10.1%}"
-        )
-
     start = time.perf_counter()
     load_content(ROOT)
     print(f"\nstart-up: content loaded and index built in {time.perf_counter() - start:.2f} s")
@@ -508,28 +519,34 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{time.perf_counter() - start:.2f} s"
         )
     questions = [i.q for i in heldout]
+    # Timed before the semantic stage is loaded: its model's threads keep spinning after each
+    # call and would slow the words-only matcher, which runs without them in production.
+    latency_table = timed_table(builders, data, questions, args.sizes)
+    semantic = None if args.no_semantic else with_semantic(data)
+    if semantic is not None:
+        for name in VALIDATION:
+            shown_table(semantic, load_items(name), f"+ semantic stage, {name}", knowledge, seen)
+        shown_table(semantic, heldout, "+ semantic stage, frozen held-out set", knowledge, seen)
+
+    inscope = sum(1 for i in heldout if i.id)
+    print(
+        f"\nconfident answers only, frozen held-out set: {inscope} in-scope, "
+        f"{len(heldout) - inscope} out-of-scope questions"
+    )
+    print(f"{'system':18} {'top-1':>7} {'conf.right':>11} {'conf.wrong':>11} {'oos conf.':>10}")
+    for name, (rank, confident) in systems.items():
+        e = evaluate(rank, heldout, confident)
+        print(
+            f"{name:18} {e.top1:7.1%} {e.confident_correct:11.1%} {e.confident_wrong:11.1%} "
+            f"{e.oos_confident:10.1%}"
+        )
+
     if semantic is not None:
         with_stage = timed_lookup(semantic)
         with_stage(questions[0])
         p50, p99, _ = latency(with_stage, questions, repeat=1)
         print(f"with the semantic stage, real content: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    print(
-        "latency per query in ms (p50 / p99 of all calls / p99 of each question's fastest of 5),"
-        " same questions, same process"
-    )
-    header = "".join(f"{f'{n} entries':>28}" for n in args.sizes.split(","))
-    print(f"{'system':18}{header}")
-    for name, make in builders.items():
-        cells = []
-        for size in (int(n) for n in args.sizes.split(",")):
-            timed = make(padded(data.examples, size))
-            if timed is None:
-                cells.append("-")
-                continue
-            timed(questions[0])  # warm up
-            p50, p99, fastest = latency(timed, questions)
-            cells.append(f"{p50:7.3f} / {p99:6.3f} / {fastest:6.3f}")
-        print(f"{name:18}" + "".join(f"{c:>28}" for c in cells))
+    print(latency_table)
 
 
 if __name__ == "__main__":
