@@ -680,11 +680,12 @@ def _stored(
     prefix = name.split("-", 1)[0]
     for folder in dirs:
         try:
-            if not folder.is_dir():
-                folder.mkdir(parents=True)
+            created = not folder.is_dir()
+            folder.mkdir(parents=True, exist_ok=True)  # workers may start together
+            if created:
                 # Derived from public content, not personal data: the CLI's private umask
                 # (0077) would hide it from the image's unprivileged user, who would then
-                # retrain at every container start.
+                # train it again on every new data volume.
                 folder.chmod(0o755)
             tmp = folder / f".{name}.{os.getpid()}.tmp"
             with tmp.open("wb") as out:
