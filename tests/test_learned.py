@@ -139,7 +139,8 @@ def test_weights_stored_under_a_private_umask_are_readable_by_the_runtime_user(
     tmp_path: Path,
 ) -> None:
     """The image stores the weights as root while the CLI's umask is 0077; the bot runs as
-    an unprivileged user and must be able to read them, or it retrains at every start."""
+    an unprivileged user and must be able to read them, or it trains them again on every new
+    data volume."""
     old = os.umask(0o077)
     try:
         _learned(tmp_path)
